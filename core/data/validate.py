@@ -1,0 +1,801 @@
+"""Validate an upload once, at the boundary: a clean long frame plus a report, or one clear REJECT.
+
+The pipeline reads the file (:mod:`core.data.readers`), maps its columns (:mod:`core.data.mapping`), reshapes
+wide layouts, parses every field (:mod:`core.data.parse`), and then settles what real exports get wrong:
+unreadable dates and numbers, returns, duplicates, mixed frequencies, gaps, short and never-sold series,
+stockouts. Every row it excludes, alters or adds is kept in ``LoadResult.issue_rows`` so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+
+from core import schema
+from core.data.mapping import ColumnMapping, detect_mapping, require_fields, resolve_mapping
+from core.data.parse import detect_decimal_comma, parse_dates, parse_numbers, parse_promo
+from core.data.readers import ROW, RawTable, read_bytes, read_table, text_cells
+from core.data.report import ISSUE, NOTICE, Finding, ValidationReport, example
+from core.errors import DataError
+
+#: Fewest distinct periods a dataset needs before anything can be forecast.
+MIN_DATASET_PERIODS = 7
+#: Fewest periods a series needs for a model forecast; shorter series are flagged and get a fallback.
+MIN_SERIES_PERIODS = {schema.DAILY: 14, schema.WEEKLY: 8, schema.MONTHLY: 6}
+#: A quantity this large is not a real sale (1e308, overflowed exports).
+MAX_QUANTITY = 1e12
+#: Series with this many rows or more are judged for their own frequency.
+_MIN_ROWS_FOR_FREQUENCY = 6
+_BLANK_KEY = "(blank)"
+_NO_SKU = "total"
+_EXAMPLES = 5
+_STEP_DAYS = {schema.DAILY: 1, schema.WEEKLY: 7, schema.MONTHLY: 31}
+_ISSUE_COLUMNS = ["row", "issue", "action", "field", "value"]
+
+
+@dataclass(frozen=True)
+class ValidationOptions:
+    """Choices a planner can make about how an upload is read.
+
+    date_format: ``"auto"``, or the order of numeric dates: ``"DMY"``, ``"MDY"``, ``"YMD"``.
+    duplicates: rows sharing a date and series: ``"auto"`` (drop exact copies, sum the rest; sum everything when
+        most rows share a date, as order-line exports do), ``"sum"`` or ``"drop"`` (keep the first).
+    fill_gaps: fill missing periods inside a series with 0 units (marked ``filled``); else leave them missing.
+    today: rows dated after this are future rows (default: today).
+    max_covariates: extra numeric columns kept as candidate covariates.
+    """
+
+    date_format: str = "auto"
+    duplicates: str = "auto"
+    fill_gaps: bool = True
+    today: pd.Timestamp | None = None
+    max_covariates: int = 20
+
+
+@dataclass
+class LoadResult:
+    """A validated upload: ``frame`` in the core contract (``None`` when rejected), the report, and every row
+    that was excluded, altered or added (``issue_rows``), plus one line per series (``series``)."""
+
+    frame: pd.DataFrame | None
+    report: ValidationReport
+    mapping: ColumnMapping
+    issue_rows: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_ISSUE_COLUMNS))
+    series: pd.DataFrame = field(default_factory=pd.DataFrame)
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return self.frame is not None
+
+    def export_frame(self) -> pd.DataFrame:
+        """The clean frame with the planner's field names: ``date, sku, channel, location, units, ...``."""
+        if self.frame is None:
+            raise DataError("The upload was rejected; there is no clean data to export.")
+        return to_export_frame(self.frame)
+
+
+def to_export_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rename a core frame to the planner's field names, in the documented column order."""
+    renamed = frame.rename(columns={schema.DS: schema.DATE, schema.Y: schema.UNITS}).drop(columns=schema.UNIQUE_ID)
+    first = [c for c in schema.EXPORT_COLUMNS if c in renamed.columns]
+    return renamed[first + [c for c in renamed.columns if c not in first]]
+
+
+def load_sales(
+    source: str | Path | bytes | BinaryIO,
+    mapping: ColumnMapping | dict | None = None,
+    options: ValidationOptions | None = None,
+    filename: str = "",
+) -> LoadResult:
+    """Read and validate a sales upload. Never raises for bad content: a REJECT comes back as the report."""
+    options = options or ValidationOptions()
+    resolved = ColumnMapping.from_dict(mapping.to_dict() if isinstance(mapping, ColumnMapping) else mapping)
+    source_info: dict[str, str] = {}
+    columns: list[str] = []
+    try:
+        data, name = read_bytes(source)
+        raw = read_table(data, filename or name)
+        columns = raw.columns
+        source_info = _describe_source(raw, filename or name)
+        result = _Validator(raw, mapping, options).run()
+        result.report.source = source_info
+        return result
+    except DataError as error:
+        report = ValidationReport(schema.REJECT, str(error), mapping=resolved.to_dict(), source=source_info)
+        return LoadResult(None, report, resolved, columns=columns)
+
+
+def _describe_source(raw: RawTable, filename: str) -> dict[str, str]:
+    names = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+    return {
+        "file": Path(filename).name if filename else "",
+        "format": raw.file_format,
+        "encoding": raw.encoding,
+        "delimiter": names.get(raw.delimiter, raw.delimiter),
+    }
+
+
+class _Validator:
+    """One validation run. Steps read and write ``self.work`` (the frame being cleaned) in order."""
+
+    def __init__(self, raw: RawTable, mapping: ColumnMapping | dict | None, options: ValidationOptions):
+        self.raw = raw
+        self.options = options
+        self.user_mapping = mapping
+        self.findings: list[Finding] = [Finding("read", NOTICE, n) for n in raw.notices]
+        self.logged: list[pd.DataFrame] = []
+        self.source = raw.frame
+        self.work = pd.DataFrame(index=raw.frame.index)
+        self.excluded = pd.Series(False, index=raw.frame.index)
+        self.today = (options.today or pd.Timestamp.today()).normalize()
+
+    # --- recording -----------------------------------------------------------------------------------------------
+
+    def note(self, code: str, message: str, count: int = 0, examples: tuple[str, ...] = ()) -> None:
+        self.findings.append(Finding(code, NOTICE, message, count, examples))
+
+    def flag(self, code: str, message: str, count: int = 0, examples: tuple[str, ...] = ()) -> None:
+        self.findings.append(Finding(code, ISSUE, message, count, examples))
+
+    def record(self, code: str, mask: pd.Series, action: str, field_name: str, message: str) -> None:
+        """Log the rows in ``mask`` (original content kept), exclude them if asked, and add a finding."""
+        index = mask[mask].index
+        if not len(index):
+            return
+        if field_name:
+            values = text_cells(self.source.loc[index, self.mapping.mapped()[field_name]])
+        else:  # a whole row: show what identifies it
+            values = self.work.loc[index, schema.SKU].astype(str) + " " + self.work.loc[index, schema.DS].dt.strftime(
+                "%Y-%m-%d").fillna("")
+        part = self.source.loc[index].copy()
+        part.insert(0, "value", values)
+        part.insert(0, "field", field_name)
+        part.insert(0, "action", action)
+        part.insert(0, "issue", code)
+        self.logged.append(part)
+        if action == "excluded":
+            self.excluded |= mask
+        examples = tuple(example(r, v) for r, v in zip(part[ROW].head(_EXAMPLES), part["value"].head(_EXAMPLES)))
+        self.flag(code, message.format(n=len(index), s="" if len(index) == 1 else "s"), len(index), examples)
+
+    # --- the pipeline --------------------------------------------------------------------------------------------
+
+    def run(self) -> LoadResult:
+        if len(self.source) == 0 and len(self.raw.bad_lines) == 0:
+            raise DataError(
+                "The file has a header but no data rows"
+                f" (columns: {', '.join(self.raw.columns[:20])}). Export the sales table again with its rows."
+            )
+        self._resolve_layout()
+        self._bad_lines()
+        self._keys()
+        self._dates()
+        self._units()
+        self._price()
+        self._promo()
+        self._on_hand()
+        self._covariates()
+        frame = self._kept_rows()
+        frame = self._frequency(frame)
+        frame = self._duplicates(frame)
+        frame = self._gaps(frame)
+        series = self._series_flags(frame)
+        return self._result(frame, series)
+
+    def _resolve_layout(self) -> None:
+        columns = self.raw.columns
+        mapping = resolve_mapping(columns, self.user_mapping)
+        if not mapping.date and not mapping.units:
+            wide = _wide_date_columns(columns)
+            if wide:
+                self.source, mapping = _melt_dates_as_columns(self.source, wide, mapping)
+                self.note(
+                    "layout",
+                    f"Wide layout detected: one column per date ({len(wide)} date columns, {wide[0]} to {wide[-1]}). "
+                    f"It was reshaped to one row per date and SKU ({len(self.source):,} rows).",
+                )
+        elif mapping.date and not mapping.units and not mapping.sku:
+            numeric = _numeric_columns(self.source, [c for c in columns if c not in mapping.mapped().values()])
+            if len(numeric) >= 2:
+                self.source, mapping = _melt_skus_as_columns(self.source, numeric, mapping)
+                self.note(
+                    "layout",
+                    f"Wide layout detected: one column per SKU ({len(numeric)} columns such as '{numeric[0]}'). "
+                    "It was reshaped to one row per date and SKU.",
+                )
+        require_fields(mapping, columns, (schema.DATE, schema.UNITS))
+        self.mapping = mapping
+        self.work = pd.DataFrame({ROW: self.source[ROW]}, index=self.source.index)
+        self.excluded = pd.Series(False, index=self.source.index)
+        self.decimal_comma = detect_decimal_comma(
+            [self.source[c] for f, c in mapping.mapped().items() if f in (schema.UNITS, schema.PRICE, schema.ON_HAND)]
+        )
+        if self.decimal_comma:
+            self.note("decimal", "Decimal comma detected: numbers such as 19,90 were read as 19.90.")
+
+    def _bad_lines(self) -> None:
+        bad = self.raw.bad_lines
+        if len(bad):
+            part = pd.DataFrame(
+                {ROW: bad[ROW], "issue": "malformed_line", "action": "excluded", "field": "", "value": bad["content"]}
+            )
+            self.logged.append(part)
+            self.flag(
+                "malformed_line",
+                f"{len(bad)} line(s) had more cells than the header and were left out (often an unquoted "
+                "delimiter inside a name). Quote such names in the export.",
+                len(bad),
+                tuple(example(r, v) for r, v in zip(bad[ROW].head(_EXAMPLES), bad["content"].head(_EXAMPLES))),
+            )
+
+    def _keys(self) -> None:
+        mapped = self.mapping.mapped()
+        if schema.SKU in mapped:
+            sku = text_cells(self.source[mapped[schema.SKU]])
+            self.record("missing_sku", sku == "", "excluded", schema.SKU, "{n} row{s} had no SKU and were left out.")
+        else:
+            sku = pd.Series(_NO_SKU, index=self.source.index)
+            by = [f for f in (schema.CHANNEL, schema.LOCATION) if f in mapped]
+            self.note(
+                "no_sku",
+                f"No SKU column: each {' and '.join(by)} is read as one series." if by
+                else f"No SKU column: the whole file is read as one series named '{_NO_SKU}'.",
+            )
+        self.work[schema.SKU] = sku
+        for name in (schema.CHANNEL, schema.LOCATION, schema.CATEGORY):
+            if name in mapped:
+                values = text_cells(self.source[mapped[name]])
+                blank = values == ""
+                self.work[name] = values.where(~blank, _BLANK_KEY)
+                self.record(
+                    f"blank_{name}", blank & ~self.excluded, "altered", name,
+                    f"{{n}} row{{s}} had no {name}; grouped under '{_BLANK_KEY}'.",
+                )
+        long_names = sku.str.len() > 200
+        if long_names.any():
+            self.note(
+                "long_sku", f"{sku[long_names].nunique()} SKU name(s) are longer than 200 characters; they are kept "
+                "in full and shortened only for display.",
+            )
+
+    def _dates(self) -> None:
+        column = self.mapping.date
+        reading = parse_dates(self.source[column], self.options.date_format)
+        dates = reading.dates
+        if dates.notna().sum() == 0:
+            seen = text_cells(self.source[column]).drop_duplicates().head(_EXAMPLES).tolist()
+            raise DataError(
+                f"The date column '{column}' has no readable dates (values such as {', '.join(map(repr, seen))}). "
+                "Use dates like 2024-01-31, or choose another column for the date."
+            )
+        self.record(
+            "bad_date", dates.isna() & ~self.excluded, "excluded", schema.DATE,
+            "{n} row{s} with unreadable dates were left out.",
+        )
+        if reading.day_first is not None or " and " in reading.description:
+            order = {True: "day/month/year", False: "month/day/year", None: ""}[reading.day_first]
+            why = (
+                f" Numeric dates such as 01/02/2024 were read as {order}"
+                + (" (forced by the date format option)." if self.options.date_format != "auto" else
+                   "; if that is wrong, set the date format (--date-format DMY or MDY).")
+                if order else ""
+            )
+            self.note("date_format", f"Dates read as {reading.description}.{why}")
+        future = (dates > self.today) & ~self.excluded
+        self.record(
+            "future_date", future, "excluded", schema.DATE,
+            f"{{n}} row{{s}} dated after today ({self.today:%Y-%m-%d}) were kept out of the history.",
+        )
+        ancient = (dates < pd.Timestamp("1990-01-01")) & ~self.excluded
+        self.record(
+            "implausible_date", ancient, "excluded", schema.DATE,
+            "{n} row{s} dated before 1990 (often an empty date exported as 1900-01-01) were left out.",
+        )
+        self.work[schema.DS] = dates
+
+    def _units(self) -> None:
+        column = self.mapping.units
+        reading = parse_numbers(self.source[column], self.decimal_comma, allow_unit=True)
+        units = reading.values
+        finite = np.isfinite(units) & (units.abs() < MAX_QUANTITY)
+        if not finite.any():
+            seen = text_cells(self.source[column]).drop_duplicates().head(_EXAMPLES).tolist()
+            raise DataError(
+                f"The units column '{column}' has no numeric values (values such as {', '.join(map(repr, seen))}). "
+                "Choose the column that holds the quantity sold."
+            )
+        open_rows = ~self.excluded
+        self.record(
+            "missing_units", reading.missing & open_rows, "excluded", schema.UNITS,
+            "{n} row{s} had no units (empty or N/A); they were left out, not read as 0 sales.",
+        )
+        self.record(
+            "non_numeric_units", reading.invalid & open_rows, "excluded", schema.UNITS,
+            "{n} row{s} had units that are not a number; they were left out.",
+        )
+        self.record(
+            "invalid_units", units.notna() & ~finite & open_rows, "excluded", schema.UNITS,
+            "{n} row{s} had infinite or impossibly large units (1e308, inf); they were left out.",
+        )
+        self.record(
+            "units_with_text", reading.with_unit & ~self.excluded, "altered", schema.UNITS,
+            "{n} row{s} had a number followed by a unit (e.g. '12 pcs'); the number was used.",
+        )
+        negative = (units < 0) & ~self.excluded
+        self.record(
+            "returns", negative, "altered", schema.UNITS,
+            "{n} row{s} had negative units, read as returns: sales set to 0 and the quantity moved to column "
+            "'returns' (returns are not negative demand).",
+        )
+        self.work[schema.Y] = units.clip(lower=0).where(finite)
+        if negative.any():
+            self.work[schema.RETURNS] = (-units).clip(lower=0)
+
+    def _price(self) -> None:
+        if not self.mapping.price:
+            return
+        reading = parse_numbers(self.source[self.mapping.price], self.decimal_comma)
+        price = reading.values
+        bad = (reading.invalid | (price <= 0) | ~np.isfinite(price.fillna(1)) | (price >= MAX_QUANTITY))
+        self.record(
+            "invalid_price", bad & ~self.excluded, "altered", schema.PRICE,
+            "{n} row{s} had a zero, negative or unreadable price; the price was left empty, not used.",
+        )
+        self.work[schema.PRICE] = price.where(~bad)
+
+    def _promo(self) -> None:
+        if not self.mapping.promo:
+            return
+        reading = parse_promo(self.source[self.mapping.promo], self.decimal_comma)
+        open_rows = ~self.excluded
+        if (reading.blank & open_rows).any():
+            self.note(
+                "promo_blank", f"{int((reading.blank & open_rows).sum()):,} empty promotion cells read as "
+                "no promotion (0).", int((reading.blank & open_rows).sum()),
+            )
+        if (reading.label & open_rows).any():
+            labels = text_cells(self.source.loc[reading.label & open_rows, self.mapping.promo])
+            self.note(
+                "promo_label", f"{len(labels):,} promotion cells held text such as '{labels.iloc[0][:40]}'; read as "
+                "on promotion (1), the text kept in column 'promo_label'.", len(labels),
+            )
+            self.work["promo_label"] = text_cells(self.source[self.mapping.promo]).where(reading.label, "")
+        self.record(
+            "invalid_promo", reading.invalid & open_rows, "altered", schema.PROMO,
+            "{n} row{s} had a promotion value that is neither a yes/no flag nor a discount depth between 0 and 1 "
+            "(or 0-100%); it was left empty (unknown).",
+        )
+        self.work[schema.PROMO] = reading.values
+
+    def _on_hand(self) -> None:
+        if not self.mapping.on_hand:
+            return
+        reading = parse_numbers(self.source[self.mapping.on_hand], self.decimal_comma)
+        stock = reading.values
+        bad = reading.invalid | (stock < 0) | ~np.isfinite(stock.fillna(0)) | (stock >= MAX_QUANTITY)
+        self.record(
+            "invalid_on_hand", bad & ~self.excluded, "altered", schema.ON_HAND,
+            "{n} row{s} had a negative or unreadable stock level; it was left empty.",
+        )
+        stock = stock.where(~bad)
+        self.work[schema.ON_HAND] = stock
+        self.work[schema.STOCKOUT] = (stock <= 0).astype("int8")
+
+    def _covariates(self) -> None:
+        used = set(self.mapping.mapped().values())
+        extras = [c for c in self.raw.columns if c not in used and c in self.source.columns]
+        if not extras:
+            return
+        numeric = _numeric_columns(self.source, extras, self.decimal_comma)
+        kept = numeric[: self.options.max_covariates]
+        reserved = set(schema.FIELDS) | {schema.UNIQUE_ID, schema.DS, schema.Y, schema.STOCKOUT, schema.RETURNS,
+                                         schema.FILLED, "promo_label"}
+        for column in kept:
+            name = column if column not in reserved else f"x_{column}"
+            self.work[name] = parse_numbers(self.source[column], self.decimal_comma).values
+        ignored = [c for c in extras if c not in kept]
+        message = ""
+        if kept:
+            message = f"{len(kept)} extra numeric column(s) kept as candidate covariates ({', '.join(kept[:8])}"
+            message += ", ...)." if len(kept) > 8 else ")."
+        if ignored:
+            message += f" {len(ignored)} other column(s) ignored ({', '.join(c[:30] for c in ignored[:8])}"
+            message += ", ...)." if len(ignored) > 8 else ")."
+        self.note("extra_columns", message.strip(), len(extras))
+
+    def _kept_rows(self) -> pd.DataFrame:
+        if self.excluded.all():
+            reasons = "; ".join(f.message for f in self.findings if f.severity == ISSUE)
+            raise DataError(f"No usable rows remain after validation: {reasons}")
+        keys = [k for k in schema.KEY_FIELDS if k in self.work.columns]
+        uid = self.work[keys[0]].astype(str)
+        for key in keys[1:]:
+            uid = uid + schema.ID_SEPARATOR + self.work[key].astype(str)
+        self.work[schema.UNIQUE_ID] = uid
+        # A period whose row was left out for its units is unknown, never "no sales": gaps keep it empty.
+        unusable = self.excluded & self.work[schema.Y].isna() & self.work[schema.DS].notna()
+        self.unknown_periods = self.work.loc[unusable, [schema.UNIQUE_ID, schema.DS]].drop_duplicates()
+        frame = self.work.loc[~self.excluded]
+        return frame.sort_values([schema.UNIQUE_ID, schema.DS, ROW], kind="stable")
+
+    def _frequency(self, frame: pd.DataFrame) -> pd.DataFrame:
+        per_series = _series_frequency(frame)
+        weights = per_series.dropna(subset=["freq"]).groupby("freq")["n"].sum()
+        self.freq = str(weights.idxmax()) if len(weights) else schema.DAILY
+        other = per_series[per_series["freq"].notna() & (per_series["freq"] != self.freq)
+                           & (per_series["n"] >= _MIN_ROWS_FOR_FREQUENCY)]
+        if len(other):
+            mask = frame[schema.UNIQUE_ID].isin(other.index)
+            freq_name = schema.FREQ_NAMES[self.freq]
+            ids = ", ".join(f"'{i[:40]}' ({schema.FREQ_NAMES[f]})" for i, f in other["freq"].head(3).items())
+            self.record(
+                "mixed_frequency", pd.Series(mask.to_numpy(), index=frame.index).reindex(self.source.index,
+                                                                                            fill_value=False),
+                "excluded", schema.DATE,
+                f"{len(other)} series recorded at another frequency than the rest of the file ({freq_name}): "
+                f"{ids}. Their {{n}} row{{s}} were left out; upload them as a separate dataset.",
+            )
+            frame = frame.loc[~mask]
+        if self.freq == schema.WEEKLY:
+            weekday = frame[schema.DS].dt.weekday
+            anchor = int(weekday.mode().iloc[0])
+            if (weekday != anchor).any():
+                shift = pd.to_timedelta((weekday - anchor) % 7, unit="D")
+                frame = frame.assign(**{schema.DS: frame[schema.DS] - shift})
+                self.note("week_anchor", f"Weeks labelled on different weekdays were aligned to "
+                          f"{pd.Timestamp(2024, 1, 1 + anchor):%A}s (the most common).")
+        elif self.freq == schema.MONTHLY and (frame[schema.DS].dt.day != 1).any():
+            frame = frame.assign(**{schema.DS: frame[schema.DS].dt.to_period("M").dt.start_time})
+            self.note("month_anchor", "Monthly dates were labelled by the first day of their month.")
+        periods = frame[schema.DS].nunique()
+        if periods < MIN_DATASET_PERIODS:
+            unit = {schema.DAILY: "day", schema.WEEKLY: "week", schema.MONTHLY: "month"}[self.freq]
+            raise DataError(
+                f"The file holds {periods} {unit}{'s' if periods != 1 else ''} of history; at least "
+                f"{MIN_DATASET_PERIODS} are needed to forecast (and {MIN_SERIES_PERIODS[self.freq]} per SKU for a "
+                "model forecast). Upload a longer history."
+            )
+        return frame
+
+    def _duplicates(self, frame: pd.DataFrame) -> pd.DataFrame:
+        key = [schema.UNIQUE_ID, schema.DS]
+        shared = frame.duplicated(key, keep=False)
+        if not shared.any():
+            return frame
+        policy = self.options.duplicates
+        value_columns = [c for c in frame.columns if c != ROW]
+        exact = frame.duplicated(value_columns, keep="first")
+        order_lines = policy == "auto" and frame.loc[~exact].duplicated(key, keep=False).mean() > 0.3
+        source_mask = lambda mask: pd.Series(mask.to_numpy(), index=frame.index).reindex(  # noqa: E731
+            self.source.index, fill_value=False)
+        if order_lines or policy == "sum":
+            self.note(
+                "aggregated",
+                f"{int(shared.sum()):,} rows share a date and series with another row: read as order lines and "
+                "summed per period (units and returns added, price averaged, promotion and stock-out kept if any).",
+                int(shared.sum()),
+            )
+            return _aggregate(frame, key)
+        self.record(
+            "duplicate_rows", source_mask(exact), "excluded", "",
+            "{n} exact duplicate row{s} (same date, series and values) were dropped; the first copy was kept.",
+        )
+        frame = frame.loc[~exact]
+        conflicting = frame.duplicated(key, keep=False)
+        if conflicting.any():
+            action = "summed" if policy == "auto" else "excluded"
+            self.record(
+                "conflicting_rows", source_mask(conflicting & frame.duplicated(key, keep="first")),
+                action, schema.UNITS,
+                "{n} row{s} repeat a date and series with different values; " + (
+                    "their units were added to the first row's." if action == "summed" else "the first was kept."),
+            )
+            frame = _aggregate(frame, key) if action == "summed" else frame.loc[~frame.duplicated(key)]
+        return frame
+
+    def _gaps(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Make every series regular from its first to its last period.
+
+        A period missing for one series while others have rows is read as a day without sales (exports leave
+        those out) and filled with 0. A period missing for every series at once is an outage of the data, not
+        of demand: it is added as unobserved (units left empty) -- unless it is a weekday the business is always
+        closed, which is filled with 0.
+        """
+        bounds = frame.groupby(schema.UNIQUE_ID, sort=False)[schema.DS].agg(["min", "max", "size"])
+        full = _full_index(bounds, self.freq)
+        missing = len(full) - len(frame)
+        if missing <= 0:
+            return frame.assign(**{schema.FILLED: np.int8(0)})
+        if not self.options.fill_gaps:
+            self.flag("gaps", f"{missing:,} missing periods inside series were left missing (treated as unobserved).",
+                      missing)
+            return frame.assign(**{schema.FILLED: np.int8(0)})
+        filled = full.merge(frame, on=[schema.UNIQUE_ID, schema.DS], how="left", indicator=True)
+        added = (filled["_merge"] == "left_only").to_numpy()
+        filled = filled.drop(columns="_merge")
+        keys = [c for c in (schema.SKU, schema.CHANNEL, schema.LOCATION, schema.CATEGORY) if c in filled.columns]
+        filled[keys] = filled.groupby(schema.UNIQUE_ID, sort=False)[keys].ffill()
+        outage_dates = self._outage_dates(frame, full)
+        unknown = filled[[schema.UNIQUE_ID, schema.DS]].merge(
+            self.unknown_periods.assign(_unknown=True), how="left", on=[schema.UNIQUE_ID, schema.DS]
+        )["_unknown"].fillna(False).to_numpy(dtype=bool)
+        unobserved = added & (filled[schema.DS].isin(outage_dates).to_numpy() | unknown)
+        zero = added & ~unobserved
+        filled.loc[zero, schema.Y] = 0.0
+        for column in (schema.PROMO, schema.RETURNS):
+            if column in filled.columns:
+                filled.loc[zero, column] = 0.0
+        if schema.PRICE in filled.columns:  # price stays what it was until it changes
+            filled[schema.PRICE] = filled.groupby(schema.UNIQUE_ID, sort=False)[schema.PRICE].ffill()
+        filled[schema.FILLED] = added.astype("int8")
+        period = schema.FREQ_NAMES[self.freq]
+        if zero.any():
+            self._log_added(filled.loc[zero], "gaps", "0")
+            self.note(
+                "gaps",
+                f"{int(zero.sum()):,} {period} periods missing inside {filled.loc[zero, schema.UNIQUE_ID].nunique()} "
+                "series (while other series have rows) were filled with 0 units: exports usually leave out periods "
+                "without sales. They are marked in column 'filled' and listed in the download.",
+                int(zero.sum()), _added_examples(filled.loc[zero]),
+            )
+        if (added & unknown).any():
+            self.note(
+                "unknown_units", f"{int((added & unknown).sum()):,} periods whose row was left out for its units are "
+                "kept as unobserved (units empty, 'filled' = 1), not as zero sales.", int((added & unknown).sum()),
+            )
+        outage = unobserved & ~unknown
+        if outage.any():
+            self._log_added(filled.loc[outage], "outage", "")
+            dates = pd.DatetimeIndex(sorted(outage_dates))
+            self.flag(
+                "outage",
+                f"{len(dates)} {period} period(s) have no rows for any series ({_date_ranges(dates, _STEP_DAYS[self.freq])}): this looks "
+                "like missing data, not zero sales, so those periods are kept as unobserved (units empty, column "
+                f"'filled' = 1) and are not read as demand. {int(outage.sum()):,} rows were added.",
+                int(outage.sum()), _added_examples(filled.loc[outage]),
+            )
+        return filled
+
+    def _outage_dates(self, frame: pd.DataFrame, full: pd.DataFrame) -> set[pd.Timestamp]:
+        """Periods inside the history with no row for any series (needs 2+ series), less always-closed weekdays."""
+        if frame[schema.UNIQUE_ID].nunique() < 2:
+            return set()
+        absent = pd.DatetimeIndex(full[schema.DS].unique()).difference(pd.DatetimeIndex(frame[schema.DS].unique()))
+        if not len(absent) or self.freq != schema.DAILY:
+            return set(absent)
+        span = pd.date_range(frame[schema.DS].min(), frame[schema.DS].max(), freq="D")
+        absent_share = pd.Series(span.isin(absent), index=span).groupby(span.weekday).mean()
+        closed = set(absent_share.index[absent_share >= 0.8])
+        if closed:
+            days = ", ".join(f"{pd.Timestamp(2024, 1, 1 + d):%A}s" for d in sorted(closed))
+            self.note("closed_days", f"No series has rows on {days}: read as closed days with 0 sales.")
+        return {d for d in absent if d.weekday() not in closed}
+
+    def _log_added(self, added: pd.DataFrame, code: str, units: str) -> None:
+        mapped = self.mapping.mapped()
+        part = pd.DataFrame({ROW: pd.array([pd.NA] * len(added), dtype="Int64"), "issue": code,
+                             "action": "added", "field": schema.DATE, "value": added[schema.DS].dt.strftime("%Y-%m-%d")})
+        part[mapped[schema.DATE]] = part["value"].to_numpy()
+        for name in (schema.SKU, schema.CHANNEL, schema.LOCATION):
+            if name in mapped:
+                part[mapped[name]] = added[name].to_numpy()
+        part[mapped[schema.UNITS]] = units
+        self.logged.append(part)
+
+    def _series_flags(self, frame: pd.DataFrame) -> pd.DataFrame:
+        grouped = frame.groupby(schema.UNIQUE_ID, sort=True)
+        series = grouped.agg(first=(schema.DS, "min"), last=(schema.DS, "max"), periods=(schema.DS, "size"),
+                             units=(schema.Y, "sum"), zero_share=(schema.Y, lambda y: float((y == 0).mean())))
+        for key in (schema.SKU, schema.CHANNEL, schema.LOCATION, schema.CATEGORY):
+            if key in frame.columns:
+                series[key] = grouped[key].first()
+        minimum = MIN_SERIES_PERIODS[self.freq]
+        unit = {schema.DAILY: "days", schema.WEEKLY: "weeks", schema.MONTHLY: "months"}[self.freq]
+        flags = pd.Series("", index=series.index)
+        short = series["periods"] < minimum
+        never = series["units"] == 0
+        end = frame[schema.DS].max()
+        stale_after = {schema.DAILY: 28, schema.WEEKLY: 8 * 7, schema.MONTHLY: 93}[self.freq]
+        stale = (end - series["last"]).dt.days >= stale_after
+        stale_long = stale & ~short
+        active_short = short & ~stale
+        if active_short.any():
+            flags[active_short] += "short history; "
+            self.flag(
+                "short_history",
+                f"{int(active_short.sum())} active series have fewer than {minimum} {unit} of history: too short "
+                "for a model forecast; they are forecast by their own average so far (a stated fallback).",
+                int(active_short.sum()),
+                tuple(f"{i[:40]} ({n} {unit})" for i, n in series.loc[active_short, "periods"].head(5).items()),
+            )
+        if (short & stale).any():
+            flags[short & stale] += "one-off; "
+            self.note(
+                "one_off",
+                f"{int((short & stale).sum())} series have fewer than {minimum} {unit} of rows and none recently "
+                "(one-off or retired items): kept in the data; no forecast is needed for them.",
+                int((short & stale).sum()), tuple(i[:40] for i in series.index[short & stale][:5]),
+            )
+        if never.any():
+            flags[never] += "never sold; "
+            self.flag(
+                "never_sold",
+                f"{int(never.sum())} series never sold in this history: their forecast and suggested order are 0.",
+                int(never.sum()), tuple(i[:40] for i in series.index[never][:5]),
+            )
+        if stale_long.any():
+            flags[stale_long] += "no recent sales; "
+            self.note(
+                "stale",
+                f"{int(stale_long.sum())} series have no rows in the last {stale_after} days before {end:%Y-%m-%d} "
+                "(discontinued, or zero days left out of the export).", int(stale_long.sum()),
+                tuple(f"{i[:40]} (last {d:%Y-%m-%d})" for i, d in series.loc[stale_long, "last"].head(5).items()),
+            )
+        if schema.STOCKOUT in frame.columns:
+            stockouts = frame.loc[frame[schema.STOCKOUT] == 1]
+            if len(stockouts):
+                series["stockout_periods"] = stockouts.groupby(schema.UNIQUE_ID).size().reindex(series.index).fillna(0)
+                self.note(
+                    "stockouts",
+                    f"{len(stockouts):,} periods in {stockouts[schema.UNIQUE_ID].nunique()} series ended with zero "
+                    "stock: sales there are censored (demand may have been higher); marked in column 'stockout'.",
+                    len(stockouts),
+                )
+        series["flags"] = flags.str.rstrip("; ")
+        return series.reset_index()
+
+    def _result(self, frame: pd.DataFrame, series: pd.DataFrame) -> LoadResult:
+        ordered = [schema.UNIQUE_ID, schema.DS, schema.Y]
+        frame = frame[ordered + [c for c in frame.columns if c not in ordered and c != ROW]].reset_index(drop=True)
+        frame[schema.UNIQUE_ID] = frame[schema.UNIQUE_ID].astype(str)
+        issue_rows = pd.concat(self.logged, ignore_index=True) if self.logged else pd.DataFrame(columns=_ISSUE_COLUMNS)
+        issue_rows = issue_rows[_ISSUE_COLUMNS[:1] + _ISSUE_COLUMNS[1:] +
+                                [c for c in issue_rows.columns if c not in _ISSUE_COLUMNS]]
+        issue_rows[ROW] = pd.array(issue_rows[ROW], dtype="Int64")
+        outcome = schema.ACCEPT_WITH_ISSUES if any(f.severity == ISSUE for f in self.findings) else schema.ACCEPT
+        rows_read = len(self.raw.frame) + len(self.raw.bad_lines)
+        headline = (
+            f"{len(frame):,} rows in {frame[schema.UNIQUE_ID].nunique():,} series imported"
+            + (f"; {len(self.issues_summary())} kind(s) of problem found and handled (see below)."
+               if outcome == schema.ACCEPT_WITH_ISSUES else ".")
+        )
+        report = ValidationReport(
+            outcome=outcome, headline=headline, findings=self.findings, mapping=self.mapping.to_dict(),
+            freq=self.freq, rows_read=rows_read, rows_clean=len(frame), n_series=frame[schema.UNIQUE_ID].nunique(),
+            start=f"{frame[schema.DS].min():%Y-%m-%d}", end=f"{frame[schema.DS].max():%Y-%m-%d}",
+        )
+        return LoadResult(frame, report, self.mapping, issue_rows, series, self.raw.columns)
+
+    def issues_summary(self) -> list[str]:
+        return [f.code for f in self.findings if f.severity == ISSUE]
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------------
+
+
+def _series_frequency(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per series: number of distinct dates and its own frequency (None when too few dates to tell)."""
+    dates = frame[[schema.UNIQUE_ID, schema.DS]].drop_duplicates()
+    step = dates[schema.DS].diff().dt.days
+    first_in_series = dates[schema.UNIQUE_ID].ne(dates[schema.UNIQUE_ID].shift())
+    step = step.mask(first_in_series)
+    day = dates[schema.DS].dt.day
+    month_end = dates[schema.DS].dt.is_month_end
+    stats = pd.DataFrame({
+        schema.UNIQUE_ID: dates[schema.UNIQUE_ID], "step": step, "weekly_step": (step % 7 == 0) | step.isna(),
+        "month_day": day.where(~month_end, 31), "monthly_step": step.between(28, 31) | step.isna(),
+    }).groupby(schema.UNIQUE_ID, sort=False).agg(
+        n=("step", "size"), min_step=("step", "min"), weekly=("weekly_step", "all"),
+        month_days=("month_day", "nunique"), monthly=("monthly_step", "all"),
+    )
+    freq = pd.Series(schema.DAILY, index=stats.index, dtype=object)
+    freq[(stats["n"] >= 3) & stats["weekly"] & (stats["min_step"] >= 7)] = schema.WEEKLY
+    freq[(stats["n"] >= 3) & (stats["month_days"] == 1) & stats["monthly"]] = schema.MONTHLY
+    freq[stats["n"] < 2] = None
+    stats["freq"] = freq
+    return stats
+
+
+def _added_examples(added: pd.DataFrame) -> tuple[str, ...]:
+    return tuple(f"{u[:40]} {d:%Y-%m-%d}" for u, d in zip(added[schema.UNIQUE_ID].head(3), added[schema.DS].head(3)))
+
+
+def _date_ranges(dates: pd.DatetimeIndex, max_step_days: int, limit: int = 4) -> str:
+    """``2024-01-21 to 2024-02-04, 2024-03-01`` for sorted dates; neighbours at most ``max_step_days`` apart join."""
+    runs: list[list[pd.Timestamp]] = []
+    for date in dates:
+        if runs and (date - runs[-1][-1]).days <= max_step_days:
+            runs[-1].append(date)
+        else:
+            runs.append([date])
+    text = [f"{r[0]:%Y-%m-%d}" + (f" to {r[-1]:%Y-%m-%d}" if len(r) > 1 else "") for r in runs[:limit]]
+    return ", ".join(text) + (f" and {len(runs) - limit} more" if len(runs) > limit else "")
+
+
+def _full_index(bounds: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Every period from each series' first to last date."""
+    if freq == schema.MONTHLY:
+        start = bounds["min"].dt.to_period("M")
+        lengths = ((bounds["max"].dt.to_period("M") - start).apply(lambda offset: offset.n) + 1).to_numpy()
+    else:
+        days = 1 if freq == schema.DAILY else 7
+        lengths = ((bounds["max"] - bounds["min"]).dt.days // days + 1).to_numpy()
+    ids = np.repeat(bounds.index.to_numpy(), lengths)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    if freq == schema.MONTHLY:
+        months = np.repeat(start.dt.year.to_numpy() * 12 + start.dt.month.to_numpy() - 1, lengths) + offsets
+        ds = pd.to_datetime({"year": months // 12, "month": months % 12 + 1, "day": 1})
+    else:
+        ds = np.repeat(bounds["min"].to_numpy(), lengths) + pd.to_timedelta(offsets * days, unit="D")
+    return pd.DataFrame({schema.UNIQUE_ID: ids, schema.DS: pd.DatetimeIndex(ds).astype("datetime64[ns]")})
+
+
+def _aggregate(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """One row per series and period: units and returns summed, price averaged, flags kept if any row had them."""
+    how: dict[str, str] = {}
+    for column in frame.columns:
+        if column in key:
+            continue
+        if column in (schema.Y, schema.RETURNS):
+            how[column] = "sum"
+        elif column in (schema.PROMO, schema.STOCKOUT):
+            how[column] = "max"
+        elif column in (schema.PRICE,) or pd.api.types.is_float_dtype(frame[column].dtype):
+            how[column] = "mean"
+        elif column == schema.ON_HAND:
+            how[column] = "last"
+        else:
+            how[column] = "first"
+    return frame.groupby(key, sort=False, as_index=False).agg(how)
+
+
+def _wide_date_columns(columns: list[str]) -> list[str]:
+    """Column names that are dates, when they make up most of the header (one column per date)."""
+    if len(columns) < 4:
+        return []
+    reading = parse_dates(pd.Series(columns, dtype=str))
+    dated = [c for c, d in zip(columns, reading.dates) if pd.notna(d)]
+    return dated if len(dated) >= 3 and len(dated) >= 0.5 * len(columns) else []
+
+
+def _melt_dates_as_columns(
+    frame: pd.DataFrame, date_columns: list[str], mapping: ColumnMapping
+) -> tuple[pd.DataFrame, ColumnMapping]:
+    id_columns = [c for c in frame.columns if c not in date_columns and c != ROW]
+    long = frame.melt(id_vars=id_columns + [ROW], value_vars=date_columns, var_name=schema.DATE,
+                      value_name=schema.UNITS)
+    long = long.sort_values([ROW, schema.DATE], kind="stable").reset_index(drop=True)
+    detected = resolve_mapping(id_columns, {k: v for k, v in mapping.mapped().items() if v in id_columns})
+    sku = detected.sku or (id_columns[0] if id_columns else None)
+    if sku is None:
+        long[schema.SKU] = _NO_SKU
+        sku = schema.SKU
+    return long, ColumnMapping(**{**detected.to_dict(), "date": schema.DATE, "units": schema.UNITS, "sku": sku})
+
+
+def _melt_skus_as_columns(
+    frame: pd.DataFrame, sku_columns: list[str], mapping: ColumnMapping
+) -> tuple[pd.DataFrame, ColumnMapping]:
+    id_columns = [c for c in frame.columns if c not in sku_columns]
+    long = frame.melt(id_vars=id_columns, value_vars=sku_columns, var_name=schema.SKU, value_name=schema.UNITS)
+    return long, ColumnMapping(**{**mapping.to_dict(), "sku": schema.SKU, "units": schema.UNITS})
+
+
+def _numeric_columns(frame: pd.DataFrame, columns: list[str], decimal_comma: bool = False) -> list[str]:
+    """Columns whose non-empty cells are at least 90% numbers (judged on a sample)."""
+    numeric = []
+    sample = frame.head(2000)
+    for column in columns:
+        reading = parse_numbers(sample[column], decimal_comma)
+        filled = (~reading.missing).sum()
+        if filled and reading.values.notna().sum() >= 0.9 * filled:
+            numeric.append(column)
+    return numeric
+
+
+__all__ = ["LoadResult", "ValidationOptions", "detect_mapping", "load_sales", "to_export_frame"]
