@@ -1,0 +1,76 @@
+"""StockPilot: the dashboard's entry point — navigation, the shared sidebar and the Home page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import schema
+from core.datasets import load_demo_shop
+from pages._common import current, explained_errors, set_current, workspace
+
+st.set_page_config(page_title="StockPilot", page_icon=":material/inventory_2:", layout="wide")
+
+
+def sidebar() -> None:
+    """Current dataset, its frequency and the forecast horizon, shared by every page."""
+    datasets = [d for d in workspace().list_datasets() if d.available]
+    info = current()
+    with st.sidebar:
+        st.markdown("### StockPilot")
+        if not datasets:
+            st.caption("No dataset yet: load the demo shop or upload your sales on the Data page.")
+            return
+        ids = [d.id for d in datasets]
+        labels = {d.id: f"{d.name} ({d.n_series} series)" for d in datasets}
+        chosen = st.selectbox("Current dataset", ids, index=ids.index(info.id) if info else 0,
+                              format_func=labels.get, key="sidebar_dataset")
+        if info is None or chosen != info.id:
+            set_current(chosen)
+            info = next(d for d in datasets if d.id == chosen)
+        freq_name = schema.FREQ_NAMES.get(info.freq, info.freq)
+        st.caption(f"Recorded **{freq_name}** · {info.start} to {info.end} · {info.n_rows:,} rows")
+        order = list(schema.FREQ_NAMES)  # daily, weekly, monthly
+        coarser = order[order.index(info.freq):] if info.freq in order else order
+        st.selectbox("Show charts", coarser, format_func=schema.FREQ_NAMES.get, key="view_freq")
+        st.number_input(f"Forecast horizon ({freq_name} periods)", min_value=1, max_value=400,
+                        value=schema.DEFAULT_HORIZON.get(info.freq, 28), key=f"horizon_{info.freq}")
+
+
+def home() -> None:
+    st.title("StockPilot")
+    st.markdown(
+        "Turn your sales history into a replenishment plan you can trust.  \n"
+        "Upload sales exports, get probabilistic demand forecasts from a transformer fine-tuned on your data, "
+        "see why demand moves, and download an order plan as a spreadsheet.  \n"
+        "Everything runs on this machine; no data leaves it."
+    )
+    info = current()
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Start")
+        if st.button("Load the demo shop", type="primary", key="load_demo",
+                     help="A seeded online shop: 60 SKUs, 6 categories, 3 channels, 3 years of daily sales"):
+            with explained_errors(), st.spinner("Loading the demo shop…"):
+                info = load_demo_shop(workspace())
+                st.success(f"Demo shop loaded: {info.n_rows:,} rows in {info.n_series} series.")
+        st.page_link("pages/data.py", label="Upload your own sales data", icon=":material/upload_file:")
+    with right:
+        st.subheader("Where you are")
+        steps = [
+            ("Data", info is not None, f"{info.name}: {info.n_series} series, {info.start} to {info.end}"
+             if info else "load the demo shop or upload a sales file"),
+            ("Forecast", False, "not part of this build yet"),
+            ("Plan", False, "not part of this build yet"),
+        ]
+        for number, (name, done, detail) in enumerate(steps, start=1):
+            mark = ":material/check_circle:" if done else ":material/radio_button_unchecked:"
+            st.markdown(f"{mark} **{number}. {name}** — {detail}")
+
+
+navigation = st.navigation([
+    st.Page(home, title="Home", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
+])
+with explained_errors():
+    sidebar()
+navigation.run()

@@ -1,0 +1,105 @@
+"""Streamlit helpers every page shares: the workspace, cached data, error handling, the report view.
+
+Not a page: files starting with ``_`` are not listed, and ``app.py`` names its pages explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from typing import Iterator
+
+import pandas as pd
+import streamlit as st
+
+from core import schema
+from core.data.report import ValidationReport
+from core.datasets import current_dataset
+from core.errors import StockPilotError
+from core.export import to_csv_bytes
+from core.store import CURRENT_DATASET_KEY, DatasetInfo, Workspace, workspace_root
+
+log = logging.getLogger("stockpilot.ui")
+_OUTCOME_STYLE = {schema.ACCEPT: st.success, schema.ACCEPT_WITH_ISSUES: st.warning, schema.REJECT: st.error}
+
+
+@st.cache_resource(show_spinner=False)
+def _workspace(root: str) -> Workspace:
+    return Workspace(root)
+
+
+def workspace() -> Workspace:
+    """The workspace at ``STOCKPILOT_HOME`` (one object per location, shared by all sessions)."""
+    return _workspace(str(workspace_root()))
+
+
+@st.cache_data(show_spinner="Loading dataset…", max_entries=8)
+def load_frame(root: str, dataset_id: str, created_at: str) -> pd.DataFrame:
+    """A stored dataset's clean frame (``created_at`` keys the cache, so a replaced dataset is re-read)."""
+    return _workspace(root).load_frame(dataset_id)
+
+
+def current() -> DatasetInfo | None:
+    """The current dataset, as chosen in the sidebar (persisted in the workspace)."""
+    return current_dataset(workspace())
+
+
+def current_frame(info: DatasetInfo) -> pd.DataFrame:
+    return load_frame(str(workspace().root), info.id, info.created_at)
+
+
+def set_current(dataset_id: str) -> None:
+    workspace().set_setting(CURRENT_DATASET_KEY, dataset_id)
+
+
+@contextmanager
+def explained_errors() -> Iterator[None]:
+    """Show the project's own errors as messages; log anything else and show a friendly line, not a traceback."""
+    try:
+        yield
+    except StockPilotError as error:
+        st.error(str(error))
+    except Exception:  # noqa: BLE001 - the UI boundary: log it, never show a traceback to a planner
+        log.exception("Unexpected error in the dashboard")
+        st.error("Something went wrong on our side. Your data is safe; the details were written to the server log.")
+
+
+def show_report(report: ValidationReport) -> None:
+    """Outcome banner, then the findings as a table."""
+    _OUTCOME_STYLE[report.outcome](f"**{report.outcome}** — {report.headline}")
+    if report.findings:
+        findings = report.findings_frame()
+        findings["examples"] = findings["examples"].str.slice(0, 300)
+        st.table(findings.set_index("severity"))
+
+
+def download_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
+    st.download_button(label, to_csv_bytes(frame), file_name=file_name, mime="text/csv", key=key,
+                       disabled=frame.empty)
+
+
+def display_frame(frame: pd.DataFrame, limit: int = 200) -> pd.DataFrame:
+    """The first rows with long text shortened, so a 20,000-character name cannot break a table."""
+    head = frame.head(limit).copy()
+    for column in head.columns:
+        if isinstance(head[column].dtype, pd.StringDtype) or head[column].dtype == object:
+            text = head[column].astype(str)
+            head[column] = text.where(text.str.len() <= 80, text.str.slice(0, 79) + "…")
+    return head
+
+
+@st.cache_data(show_spinner="Reading the file…", max_entries=4)
+def read_columns(data: bytes, filename: str) -> list[str]:
+    """The upload's column names (raises DataError when the file is unreadable)."""
+    from core.data.readers import read_table
+
+    return read_table(data, filename).columns
+
+
+@st.cache_data(show_spinner="Validating…", max_entries=4)
+def validate_upload(data: bytes, filename: str, mapping: dict, date_format: str, duplicates: str):
+    """Validate an upload with the planner's mapping and choices (cached per file and choices)."""
+    from core.data.validate import ValidationOptions, load_sales
+
+    return load_sales(data, mapping=mapping, filename=filename,
+                      options=ValidationOptions(date_format=date_format, duplicates=duplicates))
