@@ -65,7 +65,7 @@ class ValidationReport:
             {
                 "severity": [f.severity for f in self.findings],
                 "finding": [f.message for f in self.findings],
-                "count": [f.count for f in self.findings],
+                "count": [f"{f.count:,}" if f.count else "" for f in self.findings],
                 "examples": ["; ".join(f.examples) for f in self.findings],
             }
         )
