@@ -88,14 +88,6 @@ def display_frame(frame: pd.DataFrame, limit: int = 200) -> pd.DataFrame:
     return head
 
 
-@st.cache_data(show_spinner="Reading the file…", max_entries=4)
-def read_columns(data: bytes, filename: str) -> list[str]:
-    """The upload's column names (raises DataError when the file is unreadable)."""
-    from core.data.readers import read_table
-
-    return read_table(data, filename).columns
-
-
 @st.cache_data(show_spinner="Validating…", max_entries=4)
 def validate_upload(data: bytes, filename: str, mapping: dict, date_format: str, duplicates: str):
     """Validate an upload with the planner's mapping and choices (cached per file and choices)."""

@@ -14,8 +14,8 @@ from core.data.validate import to_export_frame
 from core.datasets import save_result
 from core.history import history_table, levels_for
 from core.plots import history_figure
-from pages._common import (current, current_frame, display_frame, download_button, explained_errors, read_columns,
-                           set_current, show_report, validate_upload, workspace)
+from pages._common import (current, current_frame, display_frame, download_button, explained_errors, set_current,
+                           show_report, validate_upload, workspace)
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "xlsx", "parquet", "gz"]
 NOT_MAPPED = "(not in file)"
@@ -59,11 +59,11 @@ uploaded = st.file_uploader("CSV, TSV, XLSX or Parquet (gzip welcome); English o
 if uploaded is not None:
     with explained_errors():
         data = uploaded.getvalue()
-        columns = read_columns(data, uploaded.name)
-        chosen = mapping_form(columns, rejected=st.session_state.get("last_outcome") == schema.REJECT)
-        mapping = {f: (c if c != NOT_MAPPED else None) for f, c in chosen.items() if not f.startswith("_")}
-        result = validate_upload(data, uploaded.name, mapping, chosen["_date_format"], chosen["_duplicates"])
-        st.session_state["last_outcome"] = result.report.outcome
+        result = validate_upload(data, uploaded.name, {}, "auto", "auto")  # as auto-detected
+        if result.columns:  # readable: let the planner re-map columns and re-read
+            chosen = mapping_form(result.columns, rejected=not result.accepted)
+            mapping = {f: (c if c != NOT_MAPPED else None) for f, c in chosen.items() if not f.startswith("_")}
+            result = validate_upload(data, uploaded.name, mapping, chosen["_date_format"], chosen["_duplicates"])
         show_report(result.report)
         if result.accepted:
             names = result.series[schema.UNIQUE_ID].head(6).str.slice(0, 60).tolist()
