@@ -5,14 +5,15 @@ Auto-detection matches normalised header names against synonyms; a planner's exp
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, fields
 
 from core import schema
 from core.errors import DataError
 
-# Synonyms per field, compared after normalisation (lower case, no spaces or punctuation). Order does not matter;
-# an exact match beats a match inside a longer header, and a longer synonym beats a shorter one.
+# Synonyms per field, compared after normalisation (lower case, no spaces or punctuation). An exact match beats a
+# match inside a longer header; among exact matches the synonym listed first wins, among inside matches the longest.
 SYNONYMS: dict[str, tuple[str, ...]] = {
     schema.DATE: (
         "date", "ds", "day", "dt", "datetime", "time", "timestamp", "period", "week", "weekstart", "weekending",
@@ -23,7 +24,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     schema.SKU: (
         "sku", "skuid", "skucode", "item", "itemid", "itemcode", "itemno", "itemnumber", "product", "productid",
         "productcode", "productname", "article", "articleno", "articlenumber", "material", "materialno", "asin",
-        "ean", "upc", "barcode", "uniqueid", "stockcode", "artikel", "artikelnummer", "producto", "produit", "referencia",
+        "ean", "upc", "barcode", "uniqueid", "stockcode", "artikel", "artikelnummer", "producto", "produit",
+        "referencia",
         "商品", "商品编码", "商品编号", "商品id", "商品名称", "商品名", "货号", "产品", "产品编码", "产品名称",
         "物料", "物料编码", "款号", "条码", "品名", "商家编码", "sku编码", "宝贝", "单品",
     ),
@@ -107,26 +109,37 @@ class ColumnMapping:
         return {k: v for k, v in self.to_dict().items() if v}
 
 
-def _match_score(header: str, synonym: str) -> int:
-    if header == synonym:
-        return 1000 + len(synonym)
-    if _may_match_inside(synonym) and synonym in header:
-        return len(synonym)
-    return 0
+def _header_score(header: str, exact: dict[str, int], inside: tuple[str, ...]) -> int:
+    """Exact matches first (the more usual synonym, earlier in its list, first), then the longest synonym found
+    inside the header."""
+    if header in exact:
+        return 1000 - exact[header]
+    return max((len(synonym) for synonym in inside if synonym in header), default=0)
+
+
+_EXACT = {name: {synonym: rank for rank, synonym in reversed(list(enumerate(synonyms)))}
+          for name, synonyms in SYNONYMS.items()}
+_INSIDE = {name: tuple(s for s in synonyms if _may_match_inside(s)) for name, synonyms in SYNONYMS.items()}
 
 
 def detect_mapping(columns: list[str]) -> ColumnMapping:
     """Guess the mapping from header names alone; each column serves at most one field."""
+    return _detect(tuple(str(c) for c in columns))
+
+
+@functools.lru_cache(maxsize=256)
+def _detect(columns: tuple[str, ...]) -> ColumnMapping:
     normalised = {column: normalise_header(column) for column in columns}
     candidates = []
-    for field_name, synonyms in SYNONYMS.items():
+    for field_name in SYNONYMS:
         for column, header in normalised.items():
-            score = max(_match_score(header, synonym) for synonym in synonyms)
+            score = _header_score(header, _EXACT[field_name], _INSIDE[field_name])
             if score:
                 candidates.append((score, field_name, column))
     chosen: dict[str, str] = {}
     used: set[str] = set()
-    for score, field_name, column in sorted(candidates, key=lambda c: (-c[0], columns.index(c[2]))):
+    position = {column: index for index, column in enumerate(columns)}
+    for score, field_name, column in sorted(candidates, key=lambda c: (-c[0], position[c[2]])):
         if field_name not in chosen and column not in used:
             chosen[field_name] = column
             used.add(column)
@@ -163,7 +176,9 @@ def require_fields(mapping: ColumnMapping, columns: list[str], required: tuple[s
         raise DataError(
             f"No column for the required field(s) {', '.join(repr(m) for m in missing)}. "
             f"Columns found: {_list_columns(columns)}. "
-            f"Rename the column in the file, or choose it in the column mapping ({options} on the command line)."
+            f"Rename the column in the file, or choose it in the column mapping ({options} on the command line). "
+            "StockPilot reads one row per date and SKU, with columns such as date, sku, units (a table with one "
+            "column per date, or one per SKU, is reshaped automatically)."
         )
 
 

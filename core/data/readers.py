@@ -1,16 +1,20 @@
 """Turn uploaded bytes into a raw table of text cells, whatever the file looks like.
 
 Handles CSV / TSV / semicolon- and pipe-separated text, XLSX, Parquet and gzip; detects the encoding (UTF-8,
-UTF-8 BOM, UTF-16/32, GBK/GB18030, Windows-1252), the delimiter, and title lines above the header. Everything
-that was interpreted is recorded as a notice; anything unreadable raises :class:`~core.errors.DataError` with a
-message that says what the file looks like instead.
+UTF-8 BOM, UTF-16 with or without a byte-order mark, UTF-32, GBK/GB18030, Big5, Windows-1252), the delimiter,
+and title lines above the header. Records with more cells than the header are set apart, never shifted into
+other columns. Everything that was interpreted is recorded as a notice; anything unreadable raises
+:class:`~core.errors.DataError` with a message that says what the file looks like instead.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import datetime
 import io
+import re
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -20,6 +24,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from core.data.mapping import detect_mapping
 from core.errors import DataError
 
 #: Largest upload accepted (compressed size), and largest size a compressed upload may expand to.
@@ -52,7 +57,8 @@ class RawTable:
     """A table exactly as read: every cell is text (or a typed value from Parquet), plus how it was read.
 
     ``frame`` has the file's own column names and a :data:`ROW` column with each record's position.
-    ``bad_lines`` holds records that could not be split into the header's columns (kept, not lost).
+    ``bad_lines`` holds records that could not be split into the header's columns (kept, not lost): their row,
+    the whole record as text (``content``) and, under the header's names, their first cells as read.
     """
 
     frame: pd.DataFrame
@@ -144,7 +150,8 @@ def decode_text(data: bytes) -> tuple[str, str]:
     """Decode bytes to text, detecting the encoding. Returns ``(text, encoding name)``.
 
     Order: byte-order marks; UTF-16 without a mark (every other byte zero); binary content (rejected);
-    strict UTF-8; GB18030 when high bytes come in pairs as Chinese text does; Windows-1252 otherwise.
+    strict UTF-8; GB18030 or Big5, whichever reads as ordinary Chinese; UTF-8 with a few damaged bytes;
+    Windows-1252 for Western text; anything else is rejected as not text.
     """
     for bom, name in (
         (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -166,15 +173,69 @@ def decode_text(data: bytes) -> tuple[str, str]:
     except UnicodeDecodeError as error:
         if error.start >= len(data) - 3:  # a multi-byte character cut at the very end of the file
             return data.decode("utf-8", errors="replace"), "utf-8"
-    if _looks_like_double_byte_chinese(data):
-        try:
-            return data.decode("gb18030"), "gb18030"
-        except UnicodeDecodeError:
-            pass
+    chinese = _decode_chinese(data)
+    if chinese:
+        return chinese
+    text = data.decode("utf-8", errors="replace")
+    if _mostly_valid_utf8(text):  # a UTF-8 file with a few damaged bytes: keep the rest right
+        return text, "utf-8 (damaged bytes replaced)"
+    high = int(np.count_nonzero(np.frombuffer(sample, np.uint8) >= 0x80))
+    if high > 0.3 * len(sample):  # Western text has a few accented letters, not a third of its bytes
+        raise DataError(
+            "This is not a readable text table: most of the file is neither UTF-8, Chinese (GBK/GB18030) nor "
+            "Western European text. Upload the sales table as CSV (UTF-8), TSV, XLSX or Parquet."
+        )
     try:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         return data.decode("latin-1"), "latin-1"
+
+
+# Characters common in Chinese sales exports (simplified and traditional): text decoded with the wrong Chinese
+# encoding is full of rare characters instead.
+_COMMON_CHINESE = set(
+    "的一是不了在人有我他这个们中来上大为和国地到以说时要就出会可也你对生能而子那得于着下自之年过发后作里"
+    "商品日期数量价格销售店天猫京东仓库货号名称类别渠道平台单件促销活动折扣库存合计总编码条规颜色尺码门市场"
+    "數量價銷貨號稱類別東庫倉產個們來為國說時會對發過後裡單編碼條規顏門場總計訂購"
+)
+
+
+def _decode_chinese(data: bytes) -> tuple[str, str] | None:
+    """GB18030 (GBK) or Big5 text, whichever reads as ordinary Chinese; None for anything else."""
+    sample = data[: 4 * _SAMPLE_BYTES]
+    paired = _looks_like_double_byte_chinese(sample)
+    best: tuple[float, str, str] | None = None
+    for encoding in ("gb18030", "big5"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if not _mostly_chinese(text):
+            continue
+        wide = [c for c in text[: 4 * _SAMPLE_BYTES] if ord(c) > 127]
+        common = sum(1 for c in wide if c in _COMMON_CHINESE) / max(len(wide), 1)
+        if best is None or common > best[0]:
+            best = (common, text, encoding)
+    if best is None or not (paired or best[0] >= 0.2):
+        return None
+    return best[1], best[2]
+
+
+def _mostly_chinese(text: str) -> bool:
+    """True when the non-ASCII characters are mostly Chinese characters and CJK punctuation."""
+    sample = text[: 4 * _SAMPLE_BYTES]
+    wide = [c for c in sample if ord(c) > 127]
+    if not wide:
+        return False
+    cjk = sum(1 for c in wide if 0x3000 <= ord(c) <= 0x9FFF or 0xF900 <= ord(c) <= 0xFFEF or ord(c) >= 0x20000)
+    return cjk >= 0.9 * len(wide)
+
+
+def _mostly_valid_utf8(text: str) -> bool:
+    sample = text[: 4 * _SAMPLE_BYTES]
+    bad = sample.count("\ufffd")
+    good = sum(1 for c in sample if ord(c) > 127) - bad
+    return good >= 10 * bad and bad <= 20
 
 
 def _utf16_without_bom(sample: bytes) -> str:
@@ -200,8 +261,12 @@ def _reject_binary(sample: bytes) -> None:
 
 
 def _looks_like_double_byte_chinese(data: bytes) -> bool:
-    """True when bytes >= 0x80 mostly come in runs of even length (two bytes per Chinese character)."""
-    runs = np.diff(np.flatnonzero(np.diff(np.r_[0, np.frombuffer(data[: 4 * _SAMPLE_BYTES], np.uint8) >= 0x80, 0])))
+    """True when bytes >= 0x80 mostly come in runs of even length (two bytes per Chinese character).
+
+    GB18030's four-byte characters (rare names, high byte, digit, high byte, digit) count as one pair.
+    """
+    sample = re.sub(rb"[\x81-\xfe][\x30-\x39][\x81-\xfe][\x30-\x39]", b"\x81\x81", data[: 4 * _SAMPLE_BYTES])
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[0, np.frombuffer(sample, np.uint8) >= 0x80, 0])))
     run_lengths = runs[::2]
     if run_lengths.size == 0:
         return False
@@ -220,19 +285,25 @@ def _check_decoded(text: str, encoding: str) -> str:
 
 
 def sniff_delimiter(text: str) -> str:
-    """Pick the delimiter that splits the first records into the most columns, most consistently."""
+    """Pick the delimiter that splits the first records into the most columns, most consistently.
+
+    A delimiter that cuts through quoted cells (leaving a stray quote inside a cell) loses: in
+    ``2024-01-01;"a, b";1,5`` the commas are not the delimiter.
+    """
     lines = text[:_SAMPLE_BYTES].splitlines()[:200]
     if len(text) > _SAMPLE_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last sampled line may be cut off
     best, best_score = ",", 0.0
     for delimiter in _DELIMITERS:
-        counts = [len(record) for record in csv.reader(lines, delimiter=delimiter) if any(record)]
+        records = [record for record in csv.reader(lines, delimiter=delimiter) if any(record)]
+        counts = [len(record) for record in records]
         if not counts:
             continue
         modal = max(set(counts), key=counts.count)
         if modal < 2:
             continue
-        score = modal * counts.count(modal) / len(counts)
+        broken = sum(1 for record in records if any('"' in cell[1:-1] and not cell.startswith('"') for cell in record))
+        score = modal * counts.count(modal) / len(counts) * (1 - broken / len(records))
         if score > best_score + 1e-9:
             best, best_score = delimiter, score
     return best
@@ -242,7 +313,9 @@ def _read_text(data: bytes) -> RawTable:
     text, encoding = decode_text(data)
     notices = []
     if encoding not in ("utf-8", "utf-8-sig"):
-        names = {"gb18030": "GBK/GB18030 (Chinese)", "cp1252": "Windows-1252 (Western European)"}
+        names = {"gb18030": "GBK/GB18030 (Chinese)", "big5": "Big5 (Traditional Chinese)",
+                 "cp1252": "Windows-1252 (Western European)", "latin-1": "Latin-1 (Western European)",
+                 "utf-8 (damaged bytes replaced)": "UTF-8, with a few damaged bytes shown as \ufffd"}
         notices.append(f"Text encoding detected: {names.get(encoding, encoding.upper())}.")
     elif encoding == "utf-8-sig":
         notices.append("The file starts with a UTF-8 byte-order mark; it was removed from the first column name.")
@@ -254,7 +327,7 @@ def _read_text(data: bytes) -> RawTable:
         text = text.split("\n", 1)[1] if "\n" in text else ""
     delimiter = delimiter or sniff_delimiter(text)
     if delimiter != ",":
-        notices.append(f"Delimiter detected: {_DELIMITER_NAMES[delimiter]} ({delimiter!r}).")
+        notices.append(f"Delimiter detected: {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} ({delimiter!r}).")
     header_index = _find_header(text, delimiter)
     if header_index:
         notices.append(f"Skipped {header_index} line(s) above the header row (titles or blank lines).")
@@ -263,61 +336,114 @@ def _read_text(data: bytes) -> RawTable:
 
 
 def _find_header(text: str, delimiter: str) -> int:
-    """Index of the header record: the first record with at least half the table's usual number of cells."""
+    """Index of the header record, below any title or blank lines (see :func:`header_position`)."""
     records = list(csv.reader(text[:_SAMPLE_BYTES].split("\n")[:60], delimiter=delimiter))
-    filled = [sum(1 for cell in record if cell.strip()) for record in records]
-    if not filled:
-        return 0
+    return header_position(records)
+
+
+def header_position(records: list[list[str]], search: int = 20) -> int:
+    """Position of the header among a table's leading records (lists of cell texts).
+
+    Candidates are the first records nearly as wide as the table's usual row; among them the one whose names
+    are most recognisable as sales fields (date, SKU, units ...) wins, so a title such as
+    "Store: Main, Period: Jan-Apr, Currency: EUR" above the header is skipped even when it is as wide.
+    """
+    filled = [sum(1 for cell in record if str(cell).strip()) for record in records]
     widths = [n for n in filled if n > 0]
-    modal = max(set(widths), key=widths.count) if widths else 0
-    for index, n in enumerate(filled[:20]):
-        if n >= max(2, modal / 2) or (modal <= 1 and n):
-            return index
-    return 0
+    if not widths:
+        return 0
+    modal = max(set(widths), key=widths.count)
+    candidates = [i for i, n in enumerate(filled[:search]) if n >= max(2, 0.6 * modal) or (modal <= 1 and n)]
+    if not candidates:
+        return 0
+    hits = [len(detect_mapping([str(c) for c in records[i] if str(c).strip()]).mapped()) for i in candidates]
+    return candidates[hits.index(max(hits))] if max(hits) > 0 else candidates[0]
 
 
 def _parse_delimited(text: str, delimiter: str, header_index: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parse with pandas' fast reader; fall back to the csv module when some records have too many cells."""
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            skiprows=header_index,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            engine="c",
-        )
-        bad_lines = pd.DataFrame(columns=[ROW, "content"])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
-        frame, bad_lines = _parse_with_csv_module(text, delimiter, header_index)
-    frame.columns = _clean_column_names(frame.columns)
-    frame[ROW] = np.arange(len(frame), dtype=np.int64) + header_index + 2
-    blank = (frame.drop(columns=ROW).fillna("").astype(str).apply(lambda col: col.str.strip()) == "").all(axis=1)
-    return frame.loc[~blank].reset_index(drop=True), bad_lines
+    """Parse with pandas' fast reader; records with more cells than the header are set apart, never shifted.
 
-
-def _parse_with_csv_module(text: str, delimiter: str, header_index: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    records = list(csv.reader(io.StringIO(text), delimiter=delimiter))[header_index:]
-    if not records:
-        raise DataError("The file is empty: it has no header and no rows.")
-    header, body = records[0], records[1:]
+    One spare column catches a record with one cell too many; more than that falls back to the csv module.
+    """
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header: list[str] = []
+    for _ in range(header_index + 1):
+        header = next(reader, [])
     width = len(header)
-    rows, bad = [], []
-    for index, record in enumerate(body):
+    if width == 0:
+        raise DataError("The file is empty: it has no header and no rows.")
+    try:
+        with warnings.catch_warnings():  # "names do not match the data" means cells would be lost: fall back
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = _read_csv_cells(text, delimiter, header_index, width)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError):
+        return _parse_with_csv_module(text, delimiter, header_index, header)
+    extra = frame.pop(width)
+    frame.columns = _clean_column_names(pd.Index(header))
+    frame[ROW] = np.arange(len(frame), dtype=np.int64) + header_index + 2
+    bad = extra.str.strip() != ""
+    bad_lines = pd.DataFrame(columns=[ROW, "content"])
+    if bad.any():
+        cells = pd.concat([frame.loc[bad, frame.columns[:width]], extra[bad]], axis=1).astype(str)
+        bad_lines = frame.loc[bad].reset_index(drop=True)
+        bad_lines.insert(0, "content", cells.apply(delimiter.join, axis=1).to_numpy())
+        bad_lines = bad_lines[[ROW, "content"] + [c for c in bad_lines.columns if c not in (ROW, "content")]]
+        frame = frame.loc[~bad]
+    return _drop_blank(frame, header), bad_lines
+
+
+def _read_csv_cells(text: str, delimiter: str, header_index: int, width: int) -> pd.DataFrame:
+    return pd.read_csv(
+        io.StringIO(text),
+        sep=delimiter,
+        skiprows=header_index + 1,
+        header=None,
+        names=list(range(width + 1)),
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=False,
+        index_col=False,
+        engine="c",
+    )
+
+
+def _drop_blank(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
+    """Drop rows with no filled cell, and unnamed columns with no filled cell (trailing delimiters)."""
+    columns = [c for c in frame.columns if c != ROW]
+    if not columns or not len(frame):
+        return frame.reset_index(drop=True)
+    first = frame[columns[0]].astype(str).str.strip() == ""
+    blank = first.copy()
+    if first.any():
+        rest = frame.loc[first, columns[1:]].astype(str).apply(lambda col: col.str.strip() == "")
+        blank[first] = rest.all(axis=1) if len(columns) > 1 else True
+    frame = frame.loc[~blank]
+    empty_named = [c for c, raw in zip(columns, header) if not str(raw).replace("\ufeff", "").strip()]
+    unused = [c for c in empty_named if (frame[c].astype(str).str.strip() == "").all()]
+    return frame.drop(columns=unused).reset_index(drop=True)
+
+
+def _parse_with_csv_module(
+    text: str, delimiter: str, header_index: int, header: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    records = list(csv.reader(io.StringIO(text), delimiter=delimiter))[header_index + 1 :]
+    width = len(header)
+    rows, row_numbers, bad = [], [], []
+    for index, record in enumerate(records):
+        number = index + header_index + 2
         if len(record) > width and not any(cell.strip() for cell in record[width:]):
             record = record[:width]  # trailing empty cells, e.g. a trailing delimiter
         if len(record) > width:
-            bad.append((index + header_index + 2, delimiter.join(record)))
-            record = []
+            bad.append([number, delimiter.join(record), *record[:width]])
+            continue
         rows.append(record + [""] * (width - len(record)))
-    frame = pd.DataFrame(rows, columns=header, dtype=str)
-    bad_lines = pd.DataFrame(bad, columns=[ROW, "content"])
-    if len(bad):
-        frame = frame.drop(index=[row - header_index - 2 for row, _ in bad])
-        frame.index = pd.Index([i for i in range(len(body)) if i + header_index + 2 not in set(bad_lines[ROW])])
-    return frame, bad_lines
+        row_numbers.append(number)
+    frame = pd.DataFrame(rows, columns=_clean_column_names(pd.Index(header)), dtype=str)
+    frame[ROW] = np.array(row_numbers, dtype=np.int64)
+    names = [c for c in frame.columns if c != ROW]
+    bad_lines = pd.DataFrame(bad, columns=[ROW, "content", *names], dtype=object)
+    return _drop_blank(frame, header), bad_lines.loc[:, ~bad_lines.columns.duplicated()]
 
 
 def _clean_column_names(columns: pd.Index) -> list[str]:
@@ -360,35 +486,50 @@ def _read_xlsx(data: bytes) -> RawTable:
         raise DataError(
             f"The Excel workbook could not be read ({type(error).__name__}: {error}). Save it again as .xlsx or .csv."
         ) from None
-    filled = {name: sheet.dropna(how="all") for name, sheet in sheets.items()}
-    candidates = [name for name, sheet in filled.items() if len(sheet) >= 2]
-    if not candidates:
-        raise DataError("The workbook has no sheet with a header and data rows.")
-    chosen = candidates[0]
+    tables = {}
+    for name, sheet in sheets.items():
+        sheet = sheet.dropna(how="all").dropna(axis=1, how="all")
+        if len(sheet) >= 2:
+            tables[name] = _sheet_table(sheet)
+    if not tables:
+        raise DataError("The workbook has no sheet with a header and data rows. Put the sales table on a sheet "
+                        "with one header row and one row per date and SKU.")
+    chosen = max(tables, key=lambda name: _sales_likeness(tables[name][0]))
+    frame, header_pos = tables[chosen]
     notices = [f"Excel workbook: read sheet '{chosen}'."]
-    others = [name for name in sheets if name != chosen]
+    others = [str(name) for name in sheets if name != chosen]
     if others:
-        notices.append(f"Other sheets ignored: {', '.join(map(str, others))}.")
-    sheet = sheets[chosen].dropna(how="all").dropna(axis=1, how="all")
-    text_cells = sheet.map(_excel_cell_to_text)
-    widths = (text_cells != "").sum(axis=1).to_numpy()
-    modal = int(pd.Series(widths).mode().iloc[0])
-    header_pos = int(np.argmax(widths >= max(2, modal / 2)))
-    header_row = text_cells.iloc[header_pos]
-    body = text_cells.iloc[header_pos + 1 :]
-    frame = pd.DataFrame(body.to_numpy(), columns=_clean_column_names(pd.Index(header_row)), dtype=str)
-    frame[ROW] = (body.index.to_numpy() + 1).astype(np.int64)
+        notices.append(f"Other sheets ignored: {', '.join(others)}.")
     if header_pos:
         notices.append(f"Skipped {header_pos} row(s) above the header row.")
-    return RawTable(frame.reset_index(drop=True), "xlsx", notices=notices)
+    return RawTable(frame, "xlsx", notices=notices)
+
+
+def _sheet_table(sheet: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """A sheet as text cells under its header row (found below any title rows); row numbers as in Excel."""
+    text = sheet.map(_excel_cell_to_text)
+    header_pos = header_position(text.head(60).to_numpy().tolist())
+    header = text.iloc[header_pos]
+    body = text.iloc[header_pos + 1 :]
+    frame = pd.DataFrame(body.to_numpy(), columns=_clean_column_names(pd.Index(header)), dtype=str)
+    frame[ROW] = (body.index.to_numpy() + 1).astype(np.int64)
+    return _drop_blank(frame, list(header)), header_pos
+
+
+def _sales_likeness(frame: pd.DataFrame) -> tuple[int, int]:
+    """Rank sheets: the one whose header names a date and a quantity, then the one with most rows."""
+    mapping = detect_mapping([c for c in frame.columns if c != ROW])
+    return (bool(mapping.date) + bool(mapping.units) + bool(mapping.sku), len(frame))
 
 
 def _excel_cell_to_text(value: object) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
         return ""
-    if isinstance(value, pd.Timestamp) or hasattr(value, "isoformat"):
-        text = value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    if isinstance(value, datetime.datetime):
+        text = value.isoformat(sep=" ")
         return text[:10] if text.endswith("00:00:00") else text
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return str(value)
