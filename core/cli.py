@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from core import schema
-from core.data.mapping import ColumnMapping
 from core.data.parse import DATE_FORMATS
 from core.data.validate import LoadResult, ValidationOptions, load_sales
 from core.errors import StockPilotError
@@ -34,7 +33,8 @@ def add_mapping_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("column mapping (auto-detected when omitted)")
     for field in schema.FIELDS:
         flag = f"--{field.replace('_', '-')}-col"
-        group.add_argument(flag, dest=f"{field}_col", metavar="COLUMN", help=f"column holding {field}")
+        group.add_argument(flag, dest=f"{field}_col", metavar="COLUMN",
+                           help=f"column holding {field} ('' = the file has none)")
     reading = parser.add_argument_group("reading")
     reading.add_argument("--date-format", choices=DATE_FORMATS, default="auto",
                          help="order of numeric dates such as 01/02/2024 (default: decided from the data)")
@@ -44,8 +44,10 @@ def add_mapping_options(parser: argparse.ArgumentParser) -> None:
                          help="leave missing periods missing instead of filling them with 0 units")
 
 
-def mapping_from_args(args: argparse.Namespace) -> ColumnMapping:
-    return ColumnMapping.from_dict({field: getattr(args, f"{field}_col") for field in schema.FIELDS})
+def mapping_from_args(args: argparse.Namespace) -> dict[str, str]:
+    """The fields given on the command line (``''`` means: the file has no such column, ignore look-alikes)."""
+    given = {field: getattr(args, f"{field}_col") for field in schema.FIELDS}
+    return {field: column for field, column in given.items() if column is not None}
 
 
 def options_from_args(args: argparse.Namespace) -> ValidationOptions:

@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import schema
-from core.data.mapping import detect_mapping
+from core.data.mapping import NOT_IN_FILE, detect_mapping
 from core.data.parse import DATE_FORMATS
 from core.data.report import ValidationReport
 from core.data.validate import to_export_frame
@@ -62,7 +62,7 @@ if uploaded is not None:
         result = validate_upload(data, uploaded.name, {}, "auto", "auto")  # as auto-detected
         if result.columns:  # readable: let the planner re-map columns and re-read
             chosen = mapping_form(result.columns, rejected=not result.accepted)
-            mapping = {f: (c if c != NOT_MAPPED else None) for f, c in chosen.items() if not f.startswith("_")}
+            mapping = {f: (c if c != NOT_MAPPED else NOT_IN_FILE) for f, c in chosen.items() if not f.startswith("_")}
             result = validate_upload(data, uploaded.name, mapping, chosen["_date_format"], chosen["_duplicates"])
         show_report(result.report)
         if result.accepted:

@@ -93,3 +93,11 @@ def test_mapping_round_trips():
     mapping = ColumnMapping(date="Datum", units="Menge")
     assert ColumnMapping.from_dict(mapping.to_dict()) == mapping
     assert ColumnMapping.from_dict({"date": "", "colour": "x"}) == ColumnMapping()
+
+
+def test_a_field_marked_not_in_file_is_not_used_even_when_a_header_matches():
+    from core.data.mapping import NOT_IN_FILE, resolve_mapping
+
+    columns = ["date", "sku", "units", "promo"]
+    assert resolve_mapping(columns, {"promo": None}).promo == "promo"
+    assert resolve_mapping(columns, {"promo": NOT_IN_FILE}).promo is None

@@ -146,15 +146,26 @@ def _detect(columns: tuple[str, ...]) -> ColumnMapping:
     return ColumnMapping(**chosen)
 
 
+#: The value that tells :func:`resolve_mapping` a field is not in the file, even if a header looks like it.
+NOT_IN_FILE = ""
+
+
 def resolve_mapping(columns: list[str], override: ColumnMapping | dict | None = None) -> ColumnMapping:
-    """Combine auto-detection with the planner's choices; a chosen column that does not exist is an error."""
+    """Combine auto-detection with the planner's choices; a chosen column that does not exist is an error.
+
+    In ``override`` a field set to ``None`` (or left out) is auto-detected, and a field set to
+    :data:`NOT_IN_FILE` is not used at all.
+    """
     detected = detect_mapping(columns).to_dict()
     chosen = override.to_dict() if isinstance(override, ColumnMapping) else dict(override or {})
     unknown_fields = sorted(set(chosen) - set(detected))
     if unknown_fields:
         raise DataError(f"Unknown field(s) in the column mapping: {', '.join(unknown_fields)}.")
     for field_name, column in chosen.items():
-        if not column:
+        if column == NOT_IN_FILE:
+            detected[field_name] = None
+            continue
+        if column is None:
             continue
         if column not in columns:
             raise DataError(
