@@ -63,7 +63,9 @@ if uploaded is not None:
         if result.columns:  # readable: let the planner re-map columns and re-read
             chosen = mapping_form(result.columns, rejected=not result.accepted)
             mapping = {f: (c if c != NOT_MAPPED else NOT_IN_FILE) for f, c in chosen.items() if not f.startswith("_")}
-            result = validate_upload(data, uploaded.name, mapping, chosen["_date_format"], chosen["_duplicates"])
+            detected = {f: c or NOT_IN_FILE for f, c in detect_mapping(result.columns).to_dict().items()}
+            if mapping != detected or (chosen["_date_format"], chosen["_duplicates"]) != ("auto", "auto"):
+                result = validate_upload(data, uploaded.name, mapping, chosen["_date_format"], chosen["_duplicates"])
         show_report(result.report)
         if result.accepted:
             names = result.series[schema.UNIQUE_ID].head(6).str.slice(0, 60).tolist()

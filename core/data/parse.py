@@ -15,7 +15,7 @@ import pandas as pd
 # --- dates -----------------------------------------------------------------------------------------------------------
 
 DATE_FORMATS = ("auto", "YMD", "DMY", "MDY")
-#: Dates outside these years are not sales history (1900-01-01 placeholders, 9999-12-31 "open end" markers).
+#: Dates outside these years are not sales history (1900-01-01 stand-ins for "no date", 9999-12-31 "open end" markers).
 FIRST_YEAR, LAST_YEAR = 1900, 2200
 
 _YMD = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:$|[ T])")
