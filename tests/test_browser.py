@@ -110,3 +110,7 @@ def test_demo_shop_then_gbk_upload_shows_report_and_chart(dashboard, page, gbk_e
 
     page.get_by_role("button", name="Save as dataset and make it current").click()
     page.get_by_text("Saved '天猫京东销量'").wait_for()
+
+    page.reload()  # a new browser session: the saved dataset is still there and still current
+    page.get_by_text("Current dataset: 天猫京东销量").wait_for()
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for()

@@ -46,3 +46,11 @@ def test_unobserved_periods_stay_gaps_not_zeros():
     frame.loc[frame[schema.DS] == frame[schema.DS].iloc[5], schema.Y] = float("nan")
     table = history_table(frame, TOTAL)
     assert table[schema.Y].isna().sum() == 1
+
+
+def test_one_series_chart_marks_stockouts():
+    table = pd.DataFrame({schema.DS: pd.date_range("2024-01-01", periods=4), "group": "A",
+                          schema.Y: [3.0, 0.0, 2.0, 1.0], "stockout": [0, 1, 0, 0]})
+    figure = history_figure(table)
+    assert [trace.name for trace in figure.data] == ["A", "stock-out (sales censored)"]
+    assert list(figure.data[1].y) == [0.0]
