@@ -139,7 +139,7 @@ def _detect(columns: tuple[str, ...]) -> ColumnMapping:
     chosen: dict[str, str] = {}
     used: set[str] = set()
     position = {column: index for index, column in enumerate(columns)}
-    for score, field_name, column in sorted(candidates, key=lambda c: (-c[0], position[c[2]])):
+    for _score, field_name, column in sorted(candidates, key=lambda c: (-c[0], position[c[2]])):
         if field_name not in chosen and column not in used:
             chosen[field_name] = column
             used.add(column)

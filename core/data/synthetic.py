@@ -332,7 +332,7 @@ def _plant_promotions(
     alive = baseline[:, :n_days] > 0
 
     episodes = []
-    for (category, channel), group in series.groupby([CATEGORY, CHANNEL], sort=True):
+    for (category, _channel), group in series.groupby([CATEGORY, CHANNEL], sort=True):
         members = group.index.to_numpy()
         profile = CATEGORIES[category]
         day = int(rng.integers(0, 20))
