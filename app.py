@@ -22,11 +22,10 @@ def sidebar() -> None:
             return
         ids = [d.id for d in datasets]
         labels = {d.id: f"{d.name} ({d.n_series} series)" for d in datasets}
-        chosen = st.selectbox("Current dataset", ids, index=ids.index(info.id) if info else 0,
-                              format_func=labels.get, key="sidebar_dataset")
-        if info is None or chosen != info.id:
-            set_current(chosen)
-            info = next(d for d in datasets if d.id == chosen)
+        if info is not None and st.session_state.get("sidebar_dataset") != info.id:
+            st.session_state["sidebar_dataset"] = info.id  # chosen elsewhere (Use, Save, the demo button)
+        st.selectbox("Current dataset", ids, format_func=labels.get, key="sidebar_dataset",
+                     on_change=lambda: set_current(st.session_state["sidebar_dataset"]))
         freq_name = schema.FREQ_NAMES.get(info.freq, info.freq)
         st.caption(f"Recorded **{freq_name}** · {info.start} to {info.end} · {info.n_rows:,} rows")
         order = list(schema.FREQ_NAMES)  # daily, weekly, monthly

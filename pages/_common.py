@@ -6,7 +6,9 @@ Not a page: files starting with ``_`` are not listed, and ``app.py`` names its p
 from __future__ import annotations
 
 import logging
+import runpy
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
@@ -21,6 +23,21 @@ from core.store import CURRENT_DATASET_KEY, DatasetInfo, Workspace, workspace_ro
 
 log = logging.getLogger("stockpilot.ui")
 _OUTCOME_STYLE = {schema.ACCEPT: st.success, schema.ACCEPT_WITH_ISSUES: st.warning, schema.REJECT: st.error}
+
+
+def ensure_navigation() -> None:
+    """Make a page opened by its own URL run inside ``app.py`` (sidebar, navigation), not on its own.
+
+    Streamlit starts in its legacy multipage mode whenever a ``pages/`` folder exists, and stays there until the
+    entry point first calls ``st.navigation``; a planner whose first visit is a bookmarked ``/data`` would get a
+    bare page. Here the page hands the run to ``app.py`` (which opens the page asked for) and stops its own.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        runpy.run_path(str(Path(__file__).resolve().parents[1] / "app.py"), run_name="__main__")
+        st.stop()
 
 
 @st.cache_resource(show_spinner=False)

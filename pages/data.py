@@ -14,8 +14,10 @@ from core.data.validate import to_export_frame
 from core.datasets import save_result
 from core.history import history_table, levels_for
 from core.plots import history_figure
-from pages._common import (current, current_frame, display_frame, download_button, explained_errors, set_current,
-                           show_report, validate_upload, workspace)
+from pages._common import (current, current_frame, display_frame, download_button, ensure_navigation,
+                           explained_errors, set_current, show_report, validate_upload, workspace)
+
+ensure_navigation()
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "xlsx", "parquet", "gz"]
 NOT_MAPPED = "(not in file)"

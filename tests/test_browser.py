@@ -114,3 +114,12 @@ def test_demo_shop_then_gbk_upload_shows_report_and_chart(dashboard, page, gbk_e
     page.reload()  # a new browser session: the saved dataset is still there and still current
     page.get_by_text("Current dataset: 天猫京东销量").wait_for()
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+
+
+def test_a_bookmarked_page_opens_inside_the_app_on_a_fresh_server(dashboard, page):
+    page.goto(f"{dashboard}/data")  # the server's very first visitor comes straight to the Data page
+    page.get_by_text("Upload sales").wait_for()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("StockPilot").wait_for()
+    assert sidebar.get_by_role("link", name="Home").count() == 1
+    assert "common" not in page.locator('[data-testid="stSidebarNav"]').inner_text()
