@@ -9,7 +9,7 @@ import logging
 import runpy
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 import streamlit as st
@@ -90,9 +90,12 @@ def show_report(report: ValidationReport) -> None:
         st.table(findings.set_index("severity"))
 
 
-def download_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
-    st.download_button(label, to_csv_bytes(frame), file_name=file_name, mime="text/csv", key=key,
-                       disabled=frame.empty)
+def download_button(label: str, frame: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str, key: str) -> None:
+    """A CSV download, written only when clicked (a million-row export must not slow every rerun)."""
+    empty = isinstance(frame, pd.DataFrame) and frame.empty
+    make = frame if callable(frame) else (lambda: frame)
+    st.download_button(label, lambda: to_csv_bytes(make()), file_name=file_name, mime="text/csv", key=key,
+                       disabled=empty)
 
 
 def display_frame(frame: pd.DataFrame, limit: int = 200) -> pd.DataFrame:

@@ -99,7 +99,7 @@ with explained_errors():
         download_button("Download excluded, altered and added rows (CSV)", workspace().load_issues(info.id),
                         f"{info.name}-issues.csv", key="current_issues")
     with right:
-        download_button("Download the clean data (CSV)", to_export_frame(frame), f"{info.name}-clean.csv",
+        download_button("Download the clean data (CSV)", lambda: to_export_frame(frame), f"{info.name}-clean.csv",
                         key="current_clean")
     history_chart(frame, "current")
     with st.expander("Preview (first 200 rows)"):

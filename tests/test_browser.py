@@ -115,6 +115,12 @@ def test_demo_shop_then_gbk_upload_shows_report_and_chart(dashboard, page, gbk_e
     page.get_by_text("Current dataset: 天猫京东销量").wait_for()
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
 
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the clean data (CSV)").click()
+    clean = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    assert clean.splitlines()[0].startswith("date,sku,channel,units")
+    assert "商品000,天猫" in clean and len(clean.splitlines()) == 121
+
 
 def test_a_bookmarked_page_opens_inside_the_app_on_a_fresh_server(dashboard, page):
     page.goto(f"{dashboard}/data")  # the server's very first visitor comes straight to the Data page
