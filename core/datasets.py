@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from core.data.mapping import ColumnMapping
 from core.data.validate import LoadResult, ValidationOptions, load_sales
 from core.store import CURRENT_DATASET_KEY, DatasetInfo, Workspace
@@ -78,7 +76,3 @@ def current_dataset(workspace: Workspace) -> DatasetInfo | None:
             return info
     return available[0] if available else None
 
-
-def dataset_frame(workspace: Workspace, dataset_id: str) -> pd.DataFrame:
-    """The clean long frame of a stored dataset."""
-    return workspace.load_frame(dataset_id)
