@@ -63,5 +63,18 @@ ID_SEPARATOR = " | "
 
 
 def quantile_column(model: str, q: float) -> str:
-    """Name of a quantile forecast column, e.g. ``quantile_column("ets", 0.9) == "ets-q0.9"``."""
-    return f"{model}-q{q:g}"
+    """Name of a quantile forecast column, in percent: ``quantile_column("ets", 0.9) == "ets-q90"``,
+    ``quantile_column("ets", 0.025) == "ets-q2.5"``."""
+    return f"{model}-q{round(q * 100, 6):g}"
+
+
+def parse_quantile_column(column: str) -> tuple[str, float] | None:
+    """``("ets", 0.9)`` for ``"ets-q90"``; ``None`` for a column that is not a quantile column."""
+    model, sep, pct = column.rpartition("-q")
+    if not sep or not model:
+        return None
+    try:
+        level = float(pct) / 100
+    except ValueError:
+        return None
+    return (model, level) if 0 < level < 1 else None
