@@ -12,6 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from core import schema
 from core.data.parse import DATE_FORMATS
 from core.data.validate import LoadResult, ValidationOptions, load_sales
@@ -98,6 +100,125 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_ACCEPT
 
 
+def _read_for_forecasting(args: argparse.Namespace):
+    """The clean frame, at the frequency asked, and the known-future columns; rejected data raise DataError."""
+    from core.data.resample import resample_frame
+    from core.errors import DataError
+    from core.models.base import PLANNED_COLUMNS
+
+    declared = tuple(c.strip() for c in (args.covariates or "").split(",") if c.strip())
+    options = ValidationOptions(date_format=args.date_format, duplicates=args.duplicates,
+                                fill_gaps=not args.no_fill_gaps, covariates=declared)
+    result = load_sales(args.file, mapping=mapping_from_args(args), options=options)
+    if not result.accepted:
+        raise DataError(result.report.to_text())
+    if result.report.outcome == schema.ACCEPT_WITH_ISSUES:
+        print(result.report.to_text(), file=sys.stderr)
+    freq = args.freq or result.report.freq
+    frame = resample_frame(result.frame, result.report.freq, freq)
+    known = tuple(c for c in PLANNED_COLUMNS if c in frame.columns) + tuple(result.known_future)
+    return frame, freq, known
+
+
+def _model_list(text: str) -> tuple[str, ...]:
+    from core.backtest import AUTO
+    from core.models import MODELS
+
+    names = tuple(dict.fromkeys(m.strip().lower() for m in text.split(",") if m.strip()))
+    unknown = [m for m in names if m not in MODELS and m != AUTO]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join([*MODELS, AUTO])}")
+    return names
+
+
+def _countries(text: str) -> tuple[str, ...]:
+    return tuple(c.strip().upper() for c in text.split(",") if c.strip())
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from core.backtest import AUTO, BacktestConfig, cross_validation
+    from core.export import to_csv_bytes
+
+    frame, freq, known = _read_for_forecasting(args)
+    models = tuple(m for m in args.models if m != AUTO)
+    config = BacktestConfig(h=args.horizon or schema.DEFAULT_HORIZON[freq], n_windows=args.windows,
+                            step=args.step, models=models, known_future=known, countries=args.countries,
+                            freq=freq, seed=args.seed, auto=AUTO in args.models)
+    result = cross_validation(frame, config, progress=_progress if args.progress else None)
+    print(result.leaderboard.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        Path(args.out).write_bytes(to_csv_bytes(_dated(result.results)))
+        print(f"Backtest forecasts written to {args.out}", file=sys.stderr)
+    if args.metrics_out:
+        overall = result.leaderboard.assign(by="all", segment="all")
+        table = pd.concat([overall, result.by_segment], ignore_index=True)
+        first = ["by", "segment", "model"]
+        Path(args.metrics_out).write_bytes(to_csv_bytes(table[first + [c for c in table if c not in first]]))
+        print(f"Metrics written to {args.metrics_out}", file=sys.stderr)
+    return EXIT_ACCEPT
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    from core.export import to_csv_bytes
+    from core.forecast import ForecastConfig, run_forecast
+
+    frame, freq, known = _read_for_forecasting(args)
+    config = ForecastConfig(h=args.horizon or schema.DEFAULT_HORIZON[freq], models=args.models,
+                            known_future=known, countries=args.countries, freq=freq, seed=args.seed)
+    forecast = run_forecast(frame, config, progress=_progress if args.progress else None)
+    Path(args.out).write_bytes(to_csv_bytes(_dated(forecast)))
+    print(f"{len(forecast):,} forecast rows for {forecast[schema.UNIQUE_ID].nunique():,} series written to "
+          f"{args.out}", file=sys.stderr)
+    return EXIT_ACCEPT
+
+
+def _dated(frame: pd.DataFrame) -> pd.DataFrame:
+    """Dates as YYYY-MM-DD and forecasts to 4 decimals, for a readable CSV."""
+    out = frame.copy()
+    floats = [c for c in out.columns if pd.api.types.is_float_dtype(out[c])]
+    out[floats] = out[floats].round(4)
+    for column in (schema.DS, "cutoff"):
+        if column in out.columns:
+            out[column] = out[column].dt.strftime("%Y-%m-%d")
+    return out
+
+
+def _progress(fraction: float, message: str) -> None:
+    print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
+
+
+def _add_forecast_options(parser: argparse.ArgumentParser, default_models: str) -> None:
+    from core.data.calendar import DEFAULT_COUNTRIES
+
+    parser.add_argument("file", help="sales file: CSV, TSV, XLSX or Parquet, optionally gzip-compressed")
+    add_mapping_options(parser)
+    model = parser.add_argument_group("forecasting")
+    model.add_argument("--covariates", metavar="COL,...",
+                       help="other columns known in advance, used for future periods (an open/closed flag, an event)")
+    model.add_argument("--freq", choices=(schema.DAILY, schema.WEEKLY, schema.MONTHLY),
+                       help="forecast per day, week or month (default: the data's own; daily data can be summed "
+                            "to weeks or months)")
+    model.add_argument("--horizon", type=_positive, metavar="H",
+                       help="periods to forecast (default: 28 days, 12 weeks or 6 months)")
+    model.add_argument("--models", type=_model_list, default=default_models, metavar="M,...",
+                       help=f"models, comma-separated (default: {default_models}); 'auto' = best per segment")
+    model.add_argument("--countries", type=_countries, default=DEFAULT_COUNTRIES, metavar="CC,...",
+                       help=f"public-holiday calendars to use (default: {','.join(DEFAULT_COUNTRIES)})")
+    model.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    model.add_argument("--progress", action="store_true", help="print progress to stderr")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from core.data.synthetic import DEMO_DATA_DIR, DEMO_SEED
 
@@ -120,6 +241,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=DEMO_SEED, help=f"random seed (default {DEMO_SEED})")
     demo.add_argument("--load", action="store_true", help="also load it into the workspace as the current dataset")
     demo.set_defaults(run=_demo)
+
+    backtest = commands.add_parser(
+        "backtest", help="rolling-origin backtest of forecasting models; prints the leaderboard",
+        description="Fits each model on the history before each cutoff and scores it on the periods after. "
+                    "Exit code: 0 done, 2 data rejected or too short, 64 wrong usage.")
+    _add_forecast_options(backtest, "snaive,ets,tsb,lgbm,auto")
+    windows = backtest.add_argument_group("windows and output")
+    windows.add_argument("--windows", type=_positive, default=3, metavar="N", help="number of windows (default 3)")
+    windows.add_argument("--step", type=_positive, metavar="S", help="periods between cutoffs (default: horizon)")
+    windows.add_argument("--out", metavar="CSV",
+                         help="write unique_id, ds, cutoff, y and per model its forecast and <model>-q<pct> columns")
+    windows.add_argument("--metrics-out", metavar="CSV", help="write the metrics table (overall and by segment)")
+    backtest.set_defaults(run=_backtest)
+
+    forecast = commands.add_parser(
+        "forecast", help="forecast the periods after the data with quantiles",
+        description="Future promotions are assumed off and other known-future columns unchanged from the last "
+                    "period. Exit code: 0 done, 2 data rejected, 64 wrong usage.")
+    _add_forecast_options(forecast, "auto")
+    forecast.add_argument("--out", metavar="CSV", required=True,
+                          help="write unique_id, ds and per model its forecast and <model>-q<pct> columns")
+    forecast.set_defaults(run=_forecast)
     return parser
 
 

@@ -62,6 +62,9 @@ class ValidationOptions:
     fill_gaps: fill missing periods inside a series with 0 units (marked ``filled``); else leave them missing.
     today: rows dated after this are future rows (default: today).
     max_covariates: extra numeric columns kept as candidate covariates.
+    covariates: columns the planner declares known in advance (an open/closed flag, a planned event): always
+        kept, as numbers when they read as numbers, else as text labels (blank = none). Listed in
+        ``LoadResult.known_future`` under their name in the clean frame.
     """
 
     date_format: str = "auto"
@@ -69,6 +72,7 @@ class ValidationOptions:
     fill_gaps: bool = True
     today: pd.Timestamp | None = None
     max_covariates: int = 20
+    covariates: tuple[str, ...] = ()
 
 
 @dataclass
@@ -82,6 +86,8 @@ class LoadResult:
     issue_rows: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_ISSUE_COLUMNS))
     series: pd.DataFrame = field(default_factory=pd.DataFrame)
     columns: list[str] = field(default_factory=list)
+    #: clean-frame names of the covariates declared known in advance (``ValidationOptions.covariates``)
+    known_future: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -158,6 +164,7 @@ class _Validator:
         self.work = pd.DataFrame(index=raw.frame.index)
         self.excluded = pd.Series(False, index=raw.frame.index)
         self.today = (options.today or pd.Timestamp.today()).normalize()
+        self.known_future: list[str] = []
 
     # --- recording -----------------------------------------------------------------------------------------------
 
@@ -486,16 +493,41 @@ class _Validator:
 
     def _covariates(self) -> None:
         used = set(self.mapping.mapped().values())
-        extras = [c for c in self.raw.columns if c not in used and c in self.source.columns]
-        if not extras:
+        declared = list(dict.fromkeys(c.strip() for c in self.options.covariates if c and c.strip()))
+        absent = [c for c in declared if c not in self.source.columns]
+        if absent:
+            raise DataError(
+                f"Covariate column(s) {', '.join(repr(c) for c in absent)} are not in the file. Its columns are: "
+                f"{', '.join(repr(c) for c in self.raw.columns[:30])}. Check the spelling of --covariates."
+            )
+        clash = [c for c in declared if c in used]
+        if clash:
+            raise DataError(
+                f"Column(s) {', '.join(repr(c) for c in clash)} are mapped to a field (date, sku, units, ...) and "
+                "cannot also be covariates. Remove them from the covariates or map the field to another column."
+            )
+        extras = [c for c in self.raw.columns if c not in used and c in self.source.columns and c not in declared]
+        if not extras and not declared:
             return
         numeric = _numeric_columns(self.source, extras, self.decimal_comma)
         kept = numeric[: self.options.max_covariates]
+        # a declared column is numbers only if every filled cell is one (StateHoliday's '0' vs 'a' is a label)
+        numeric += [c for c in declared if _all_numbers(self.source[c], self.decimal_comma)]
         reserved = set(schema.FIELDS) | {schema.UNIQUE_ID, schema.DS, schema.Y, schema.STOCKOUT, schema.RETURNS,
                                          schema.FILLED, "promo_label"}
-        for column in kept:
+        for column in kept + declared:
             name = column if column not in reserved else f"x_{column}"
-            self.work[name] = parse_numbers(self.source[column], self.decimal_comma).values
+            if column in numeric:
+                self.work[name] = parse_numbers(self.source[column], self.decimal_comma).values
+            else:  # a label such as an event name: text, blank = no label
+                labels = text_cells(self.source[column]).str.strip()
+                self.work[name] = labels.where(labels != "")
+            if column in declared:
+                self.known_future.append(name)
+        if declared:
+            kinds = [f"{c} ({'numbers' if c in numeric else 'labels'})" for c in declared]
+            self.note("known_future", f"Declared known in advance, used for future periods: {', '.join(kinds)}.",
+                      len(declared))
         ignored = [c for c in extras if c not in kept]
         message = ""
         if kept:
@@ -504,7 +536,8 @@ class _Validator:
         if ignored:
             message += f" {len(ignored)} other column(s) ignored ({', '.join(c[:30] for c in ignored[:8])}"
             message += ", ...)." if len(ignored) > 8 else ")."
-        self.note("extra_columns", message.strip(), len(extras))
+        if message:
+            self.note("extra_columns", message.strip(), len(extras))
 
     def _kept_rows(self) -> pd.DataFrame:
         if self.excluded.all():
@@ -835,7 +868,7 @@ class _Validator:
             freq=self.freq, rows_read=rows_read, rows_clean=len(frame), n_series=frame[schema.UNIQUE_ID].nunique(),
             start=f"{frame[schema.DS].min():%Y-%m-%d}", end=f"{frame[schema.DS].max():%Y-%m-%d}",
         )
-        return LoadResult(frame, report, self.mapping, issue_rows, series, self.raw.columns)
+        return LoadResult(frame, report, self.mapping, issue_rows, series, self.raw.columns, self.known_future)
 
     def issues_summary(self) -> list[str]:
         return [f.code for f in self.findings if f.severity == ISSUE]
@@ -1045,6 +1078,12 @@ def _numeric_columns(frame: pd.DataFrame, columns: list[str], decimal_comma: boo
     filled = (~reading.missing.to_numpy()).reshape(len(columns), rows).sum(axis=1)
     numbers = reading.values.notna().to_numpy().reshape(len(columns), rows).sum(axis=1)
     return [c for c, f, n in zip(columns, filled, numbers) if f and n >= 0.9 * f]
+
+
+def _all_numbers(column: pd.Series, decimal_comma: bool) -> bool:
+    reading = parse_numbers(column, decimal_comma)
+    filled = ~reading.missing.to_numpy()
+    return bool(filled.any()) and bool(reading.values.notna().to_numpy()[filled].all())
 
 
 __all__ = ["LoadResult", "ValidationOptions", "detect_mapping", "load_sales", "to_export_frame"]
