@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import machine, run_child  # benchmarks run as scripts, not as a package
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
@@ -112,48 +111,8 @@ def ensure_file(kind: str, rows: int, n_skus: int) -> Path:
 
 
 def run_load(path: Path) -> dict:
-    """Load ``path`` in a fresh interpreter; return its timings, outcome and its own peak RSS (MB).
-
-    ``os.wait4`` gives the child's own resource usage (``RUSAGE_CHILDREN`` would keep the largest child so far).
-    """
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=out, stderr=err, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if child.returncode != 0:
-        raise RuntimeError(f"load failed:\n{stderr[-3000:]}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result.update(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024)  # Linux reports kilobytes
-    return result
-
-
-def machine() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor()
-    try:
-        mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                          if line.startswith("MemTotal")))
-    except (OSError, StopIteration):
-        mem_kb = 0
-    import pyarrow
-
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "ram_gb": round(mem_kb / 1024 / 1024, 1),
-        "python": platform.python_version(), "pandas": pd.__version__, "numpy": np.__version__,
-        "pyarrow": pyarrow.__version__, "platform": platform.platform(),
-    }
+    """Load ``path`` in a fresh interpreter; return its timings, outcome and its own peak RSS (MB)."""
+    return run_child(_CHILD, str(path))
 
 
 def main() -> None:

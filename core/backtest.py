@@ -138,7 +138,7 @@ def cross_validation(df: pd.DataFrame, config: BacktestConfig, progress: Progres
     models = list(config.models)
     choice = pd.DataFrame(columns=["segment", "model", "series"])
     if config.auto and len(models) > 1:
-        results, choice = _add_auto(results, scales, segments, models)
+        results, choice = add_auto(results, scales, segments, models)
         models.append(AUTO)
     baseline = metrics.BASELINE if metrics.BASELINE in models else models[0]
     leaderboard = metrics.summarize(results, scales, models, baseline)
@@ -175,7 +175,7 @@ def _check_history(df: pd.DataFrame, first_cutoff: pd.Timestamp, freq: str, conf
         )
 
 
-def _add_auto(results: pd.DataFrame, scales: pd.DataFrame, segments: pd.DataFrame,
+def add_auto(results: pd.DataFrame, scales: pd.DataFrame, segments: pd.DataFrame,
               models: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Add the ``auto`` columns (chosen on the other windows) and return the final choice (on all windows)."""
     per_window = _window_mase(results, scales, models)

@@ -277,6 +277,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"Error: {error.strerror or error}: {error.filename or ''}", file=sys.stderr)
         return EXIT_USAGE
-    except Exception:  # noqa: BLE001 - the one place unexpected errors become an exit code
+    except Exception:
         log.exception("Unexpected error; please report it with the traceback above.")
         return EXIT_INTERNAL

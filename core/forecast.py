@@ -8,7 +8,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core import schema
-from core.backtest import AUTO, AUTO_MODEL, BacktestConfig, apply_choice, cross_validation
+from core.backtest import (
+    AUTO,
+    AUTO_MODEL,
+    BacktestConfig,
+    apply_choice,
+    cross_validation,
+)
 from core.data.calendar import DEFAULT_COUNTRIES
 from core.models import DEFAULT_MODELS, DEFAULT_QUANTILES, make_model
 from core.models.base import PLANNED_COLUMNS, check_frame, infer_freq

@@ -78,3 +78,44 @@ def test_demo_regenerates_identical_files_and_loads(tmp_path, capsys):
     for path in out.iterdir():
         assert path.read_bytes() == (REPO / "demo_data" / path.name).read_bytes(), path.name
     assert [d.name for d in Workspace().list_datasets()] == ["Demo shop"]
+
+
+def test_backtest_writes_long_rows_with_model_and_quantile_columns(sales_csv, tmp_path, capsys):
+    generate_series(n_series=3, n_periods=120, seed=3).to_csv(sales_csv, index=False)
+    out, summary = tmp_path / "bt.csv", tmp_path / "metrics.csv"
+    code = main(["backtest", str(sales_csv), "--horizon", "7", "--windows", "2", "--models", "snaive,ets",
+                 "--out", str(out), "--metrics-out", str(summary)])
+    assert code == EXIT_ACCEPT
+    assert "rel_mase" in capsys.readouterr().out
+    rows = pd.read_csv(out, encoding="utf-8-sig")
+    assert list(rows.columns[:5]) == ["unique_id", "ds", "cutoff", "y", "snaive"]
+    for model in ("snaive", "ets"):
+        for pct in (5, 10, 20, 50, 80, 90, 95):
+            assert f"{model}-q{pct}" in rows.columns
+    assert len(rows) == 2 * 7 * 3
+    metrics = pd.read_csv(summary, encoding="utf-8-sig")
+    assert {"snaive", "ets"} <= set(metrics.loc[metrics["by"] == "all", "model"])
+
+
+def test_forecast_writes_quantiles_after_the_last_date_weekly_too(sales_csv, tmp_path):
+    generate_series(n_series=3, n_periods=200, seed=3).to_csv(sales_csv, index=False)
+    out = tmp_path / "forecast.csv"
+    assert main(["forecast", str(sales_csv), "--models", "ets", "--horizon", "10", "--out", str(out)]) == EXIT_ACCEPT
+    forecast = pd.read_csv(out, encoding="utf-8-sig", parse_dates=["ds"])
+    assert list(forecast.columns[:3]) == ["unique_id", "ds", "ets"] and "y" not in forecast.columns
+    assert len(forecast) == 30 and forecast["ds"].min() > pd.Timestamp("2024-07-18")
+    assert main(["forecast", str(sales_csv), "--models", "snaive", "--freq", "W", "--horizon", "4",
+                 "--out", str(out)]) == EXIT_ACCEPT
+    weekly = pd.read_csv(out, encoding="utf-8-sig", parse_dates=["ds"])
+    assert (weekly["ds"].dt.dayofweek == 0).all() and len(weekly) == 12
+
+
+def test_backtest_usage_and_data_errors(sales_csv, tmp_path, capsys):
+    for wrong in (["--models", "prophet"], ["--horizon", "0"]):
+        with pytest.raises(SystemExit) as stopped:
+            main(["backtest", str(sales_csv), *wrong])
+        assert stopped.value.code == EXIT_USAGE
+    assert main(["backtest", str(sales_csv), "--covariates", "no_such_column", "--models", "snaive"]) == EXIT_REJECT
+    assert "no_such_column" in capsys.readouterr().err
+    assert main(["backtest", str(sales_csv), "--horizon", "50", "--windows", "3", "--models", "snaive"]) == EXIT_REJECT
+    assert "Too little history" in capsys.readouterr().err
