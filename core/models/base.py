@@ -13,7 +13,9 @@ Shared rules, enforced here so that every model follows them:
   and are treated as unobserved when fitting;
 * series with fewer observed periods than a model needs are forecast by their own average so far (the fallback
   the data report promises), with Poisson quantiles; series that never sold forecast 0;
-* forecasts and quantiles are never negative and quantiles never cross.
+* forecasts and quantiles are never negative and quantiles never cross; for a series that only ever sold whole
+  units the quantiles are whole units too (a forecast distribution stands for a count: a q10 of 0.02 means no
+  sale), while the point forecast stays a mean.
 """
 
 from __future__ import annotations
@@ -223,8 +225,11 @@ def future_frame(panel: Panel, h: int, X_df: pd.DataFrame | None, known_future: 
             merged = future[[schema.UNIQUE_ID, schema.DS]].merge(planned, how="left",
                                                                  on=[schema.UNIQUE_ID, schema.DS])
             for column in given:
-                values = pd.to_numeric(merged[column], errors="coerce")
-                future[column] = values.fillna(pd.Series(future[column].to_numpy())).to_numpy()
+                if pd.api.types.is_numeric_dtype(panel.frame[column]):
+                    values = pd.to_numeric(merged[column], errors="coerce")
+                    future[column] = values.fillna(pd.Series(future[column].to_numpy())).to_numpy()
+                else:  # text (an event name): taken as given, a blank cell means none
+                    future[column] = merged[column].to_numpy()
     return future
 
 
@@ -270,6 +275,19 @@ def check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
 
 def poisson_quantiles(mean: np.ndarray, quantiles: Sequence[float]) -> dict[float, np.ndarray]:
     return {q: stats.poisson.ppf(q, np.clip(mean, 1e-9, None)).astype(float) for q in quantiles}
+
+
+def count_quantiles(mean: np.ndarray, variance: np.ndarray, quantiles: Sequence[float]) -> dict[float, np.ndarray]:
+    """Negative binomial quantiles with the given mean and variance (Poisson where the variance is not larger)."""
+    mean = np.clip(mean, 1e-9, None)
+    variance = np.broadcast_to(variance, mean.shape)
+    over = variance > mean * 1.05
+    size = np.where(over, mean ** 2 / np.maximum(variance - mean, 1e-9), 1.0)
+    probability = np.where(over, mean / np.maximum(variance, 1e-9), 0.5)
+    table = {}
+    for q in quantiles:
+        table[q] = np.where(over, stats.nbinom.ppf(q, size, probability), stats.poisson.ppf(q, mean)).astype(float)
+    return table
 
 
 def copula_samples(quantile_values: dict[float, np.ndarray], n_samples: int, seed: int,
@@ -356,6 +374,10 @@ class Forecaster(ABC):
         self.modelled_ = (observed >= self.min_history(panel.freq)) & ~self.never_sold_
         with np.errstate(invalid="ignore", divide="ignore"):
             self.fallback_mean_ = np.where(observed > 0, totals / np.maximum(observed, 1), 0.0)
+        self.fallback_variance_ = np.zeros(panel.n_series)
+        spread = observed > 1
+        self.fallback_variance_[spread] = np.nanvar(panel.y[spread], axis=1, ddof=1)
+        self.whole_units_ = np.all(np.isnan(panel.y) | (panel.y == np.round(panel.y)), axis=1)
         if self.modelled_.any():
             self._fit(panel, self.modelled_)
         return self
@@ -379,7 +401,8 @@ class Forecaster(ABC):
         if rest.any():
             mean = np.repeat(self.fallback_mean_[rest][:, None], h, axis=1)
             point[rest] = mean
-            for q, values in poisson_quantiles(mean, levels).items():
+            variance = self.fallback_variance_[rest][:, None]
+            for q, values in count_quantiles(mean, variance, levels).items():
                 table[q][rest] = values
         if self.modelled_.any():
             rows = np.repeat(self.modelled_, h)
@@ -387,6 +410,8 @@ class Forecaster(ABC):
             point[self.modelled_] = model_point
             for q in levels:
                 table[q][self.modelled_] = model_q[q]
+        for q in levels:
+            table[q][self.whole_units_] = np.round(table[q][self.whole_units_])
         return forecast_frame(self.name, panel.ids, future_dates(panel.end, h, panel.freq), point, table)
 
     def sample_paths(self, h: int, n_samples: int = 200, X_df: pd.DataFrame | None = None,

@@ -97,26 +97,29 @@ def target_features(y_scaled: np.ndarray, rows: np.ndarray, periods: np.ndarray,
 
     Only ``y_scaled[:, :period]`` is read for a pair, so periods after a forecast origin may hold predictions.
     """
-    observed = ~np.isnan(y_scaled)
-    values = np.where(observed, y_scaled, 0.0)
-    prefix = {  # prefix[name][:, t] sums the first t periods
+    columns = [_lagged(y_scaled, rows, periods, lag) for lag in spec.lags]
+    seasonal = np.stack([_lagged(y_scaled, rows, periods, lag) for lag in spec.seasonal_lags])
+    # rolling statistics read at most the last max(windows) periods: sum from there on (cheap when recursing)
+    first = max(int(periods.min()) - max(spec.windows), 0) if len(periods) else 0
+    recent, local = y_scaled[:, first:], periods - first
+    observed = ~np.isnan(recent)
+    values = np.where(observed, recent, 0.0)
+    prefix = {  # prefix[name][:, t] sums the first t periods of ``recent``
         "sum": _prefix_sum(values),
         "square": _prefix_sum(values ** 2),
         "count": _prefix_sum(observed.astype(np.float64)),
         "zero": _prefix_sum((observed & (values == 0)).astype(np.float64)),
     }
-    columns = [_lagged(y_scaled, rows, periods, lag) for lag in spec.lags]
     middle = spec.windows[len(spec.windows) // 2]
     with np.errstate(invalid="ignore", divide="ignore"):
         for window in spec.windows:
-            columns.append(_window_sum(prefix["sum"], rows, periods, window)
-                           / _window_sum(prefix["count"], rows, periods, window))
-        count = _window_sum(prefix["count"], rows, periods, middle)
-        mean = _window_sum(prefix["sum"], rows, periods, middle) / count
-        square = _window_sum(prefix["square"], rows, periods, middle) / count
+            columns.append(_window_sum(prefix["sum"], rows, local, window)
+                           / _window_sum(prefix["count"], rows, local, window))
+        count = _window_sum(prefix["count"], rows, local, middle)
+        mean = _window_sum(prefix["sum"], rows, local, middle) / count
+        square = _window_sum(prefix["square"], rows, local, middle) / count
         columns.append(np.sqrt(np.clip(square - mean ** 2, 0, None)))
-        columns.append(_window_sum(prefix["zero"], rows, periods, middle) / count)
-        seasonal = np.stack([_lagged(y_scaled, rows, periods, lag) for lag in spec.seasonal_lags])
+        columns.append(_window_sum(prefix["zero"], rows, local, middle) / count)
         seasonal_count = np.sum(~np.isnan(seasonal), axis=0)
         columns.append(np.where(seasonal_count > 0, np.nansum(seasonal, axis=0) / np.maximum(seasonal_count, 1),
                                 np.nan))
@@ -143,7 +146,7 @@ def calendar_table(dates: pd.DatetimeIndex, freq: str, countries: Sequence[str])
     (:func:`core.data.calendar.event_features`)."""
     parts: dict[str, np.ndarray] = {}
     if freq == schema.DAILY:
-        parts["weekday"] = dates.dayofweek.to_numpy()
+        parts["weekday"] = dates.day_of_week.to_numpy()
         parts["day_of_month"] = dates.day.to_numpy()
     if freq in (schema.DAILY, schema.WEEKLY):
         parts["week_of_year"] = dates.isocalendar().week.to_numpy(dtype=np.int64)
@@ -247,9 +250,12 @@ def value_grids(frame: pd.DataFrame, ids: np.ndarray, dates: pd.DatetimeIndex, c
     inside = (series >= 0) & (period >= 0)
     grids = {}
     for column in columns:
-        values = frame[column].to_numpy()
-        numeric = pd.api.types.is_numeric_dtype(frame[column])
-        grid = np.full((len(ids), len(dates)), np.nan if numeric else None, dtype=np.float64 if numeric else object)
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+            grid = np.full((len(ids), len(dates)), np.nan)
+        else:
+            values = frame[column].to_numpy(dtype=object)
+            grid = np.full((len(ids), len(dates)), None, dtype=object)
         grid[series[inside], period[inside]] = values[inside]
         grids[column] = grid
     return grids

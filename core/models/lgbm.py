@@ -6,13 +6,19 @@
   events and public holidays, the known-future covariates (``known_future``: promotion, price and declared
   columns such as an open flag or an event name) and the series' static categories. Other columns of the frame
   (customers, stock on hand) are never used.
-* Multi-step forecasts are recursive: each period's prediction becomes the lag of the next. On daily M5 and
-  Rossmann backtests this beat one horizon-safe model (all lags >= h), which cannot see the last weeks' level.
+* Multi-step forecasts are recursive: each period's prediction becomes the lag of the next, so one model serves
+  any horizon. In 28-day backtests one horizon-safe model (all lags >= 28) was clearly worse on M5 (relMASE
+  0.706 against 0.681) and a little better on Rossmann (0.297 against 0.303), where promotions and closing days
+  matter more than the last days' level.
 * Quantiles are split-conformal by horizon step: the model is fitted on all but the last ``calibration_horizon``
   periods, forecasts them, and the errors, divided by a spread that grows with the series scale and the forecast
   itself, give each step's quantiles. The same model then forecasts from the end of the data, with the actuals of
-  those last periods as its lags (``refit=True`` refits it on all periods first, at twice the cost). Joint sample
-  paths resample whole calibration error paths.
+  those last periods as its lags: refitting it on all periods gained nothing on M5 or Rossmann backtests, at
+  twice the time. Forecasts near zero (a closed day) are calibrated apart, on what actually sold then.
+* Sample paths come from the base class's copula over these quantiles with a lag-one correlation of 0.9: the
+  80% band of their 28-day totals covered 0.91 (M5) and 0.83 (Rossmann) of actual totals, against 0.72 and 0.40
+  at 0.6. Resampling the calibration error paths covered only 0.66 and 0.30: one calibration window shows how a
+  series strays from the others, not how a whole month can run high or low.
 """
 
 from __future__ import annotations
@@ -24,7 +30,13 @@ import pandas as pd
 
 from core import schema
 from core.data.calendar import DEFAULT_COUNTRIES
-from core.models.base import PLANNED_COLUMNS, Forecaster, Panel, future_dates, poisson_quantiles
+from core.models.base import (
+    PLANNED_COLUMNS,
+    Forecaster,
+    Panel,
+    future_dates,
+    poisson_quantiles,
+)
 from core.models.features import (
     CovariateCoding,
     LagSpec,
@@ -41,6 +53,8 @@ MIN_HISTORY: dict[str, int] = {schema.DAILY: 14, schema.WEEKLY: 8, schema.MONTHL
 SPREAD_EXPONENT = 0.5
 #: The forecast used in the spread is at least this share of the series scale (so closed days keep a small band).
 SPREAD_FLOOR = 0.05
+#: Errors a regime needs at a step to be calibrated apart (fewer: the step's errors of both regimes).
+MIN_POOL = 30
 
 
 class LightGBMForecaster(Forecaster):
@@ -58,22 +72,22 @@ class LightGBMForecaster(Forecaster):
         among the observed ones; bounds time and memory on large panels.
     max_category_levels : static columns with more values than this are not used (a category per series).
     calibration_horizon : periods held out to calibrate the quantiles; ``None``: the default horizon of the
-        frequency (28 days, 12 weeks, 6 months), at most a quarter of the history.
-    refit : refit on all periods after calibrating (more accurate on the latest weeks, twice the time).
+        frequency (28 days, 12 weeks, 6 months), at most a quarter of the longest modelled history.
     n_jobs : threads for LightGBM.
-    seed : seeds the row sample, LightGBM and the sample paths.
+    seed : seeds the row sample and LightGBM.
     """
 
     name = "lgbm"
     label = "LightGBM global model"
+    path_correlation = 0.9
 
     def __init__(self, freq: str | None = None, season_length: int | None = None,
                  known_future: Sequence[str] = PLANNED_COLUMNS, countries: Sequence[str] = DEFAULT_COUNTRIES,
                  n_estimators: int = 500, learning_rate: float = 0.05, num_leaves: int = 63,
                  min_child_samples: int = 20, feature_fraction: float = 0.8, bagging_fraction: float = 0.8,
                  reg_lambda: float = 0.1, tweedie_variance_power: float = 1.2, max_train_rows: int = 1_000_000,
-                 max_category_levels: int = 1000, calibration_horizon: int | None = None, refit: bool = False,
-                 n_jobs: int = 2, seed: int = 0):
+                 max_category_levels: int = 1000, calibration_horizon: int | None = None, n_jobs: int = 2,
+                 seed: int = 0):
         super().__init__(freq, season_length, known_future)
         self.countries = tuple(countries)
         self.n_estimators = n_estimators
@@ -87,7 +101,6 @@ class LightGBMForecaster(Forecaster):
         self.max_train_rows = max_train_rows
         self.max_category_levels = max_category_levels
         self.calibration_horizon = calibration_horizon
-        self.refit = refit
         self.n_jobs = n_jobs
         self.seed = seed
 
@@ -105,21 +118,20 @@ class LightGBMForecaster(Forecaster):
         self.coding_ = CovariateCoding.learn(panel.frame, statics, grids, self.max_category_levels)
         self.covariates_ = self.coding_.covariates(grids, self.y_.shape)
         self.statics_ = self.coding_.static_codes(statics)
-        self.calendar_ = calendar_table(panel.dates, panel.freq, self.countries).to_numpy()
-        self.feature_names_ = (self.lag_spec_.names + ["log_scale"] + list(self._calendar_names(panel))
-                               + self.coding_.covariate_names + self.coding_.static_names)
+        calendar = calendar_table(panel.dates, panel.freq, self.countries)
+        self.calendar_ = calendar.to_numpy()
+        covariate_names = self.coding_.covariate_names
+        self.feature_names_ = (self.lag_spec_.names + ["log_scale"] + list(calendar.columns) + covariate_names
+                               + [f"{c}_prev" for c in covariate_names] + [f"{c}_next" for c in covariate_names]
+                               + self.coding_.static_names)
 
         n_periods = self.y_.shape[1]
         horizon = self.calibration_horizon or schema.DEFAULT_HORIZON[panel.freq]
-        self.calibration_horizon_ = int(max(1, min(horizon, n_periods // 4)))
+        history = n_periods - int(panel.start[mask].min())
+        self.calibration_horizon_ = int(max(1, min(horizon, history // 4)))
         origin = n_periods - self.calibration_horizon_
         self.booster_ = self._train(origin)
-        self.calibration_errors_ = self._calibration_errors(origin)
-        if self.refit:
-            self.booster_ = self._train(n_periods)
-
-    def _calendar_names(self, panel: Panel) -> list[str]:
-        return list(calendar_table(panel.dates[:1], panel.freq, self.countries).columns)
+        self._calibrate(origin)
 
     def _train(self, origin: int):
         """A booster fitted on the observed periods before ``origin`` (scaled by the history before it)."""
@@ -133,7 +145,8 @@ class LightGBMForecaster(Forecaster):
             keep = np.sort(rng.choice(len(rows), self.max_train_rows, replace=False))
             rows, periods = rows[keep], periods[keep]
         design = self._design(y_scaled, scale, rows, periods, periods, self.covariates_, self.calendar_)
-        categorical = self.coding_.static_names + list(self.coding_.text)
+        categorical = self.coding_.static_names + [f"{c}{suffix}" for c in self.coding_.text
+                                                   for suffix in ("", "_prev", "_next")]
         data = lgb.Dataset(design, label=y_scaled[rows, periods], feature_name=self.feature_names_,
                            categorical_feature=categorical, free_raw_data=True)
         return lgb.train(self._params(), data, num_boost_round=self.n_estimators)
@@ -151,12 +164,16 @@ class LightGBMForecaster(Forecaster):
     def _design(self, y_scaled: np.ndarray, scale: np.ndarray, rows: np.ndarray, periods: np.ndarray,
                 grid_periods: np.ndarray, covariates: np.ndarray, calendar: np.ndarray) -> np.ndarray:
         """Feature rows for series ``rows`` at ``periods`` of ``y_scaled``, which are ``grid_periods`` of the
-        covariate and calendar grids."""
+        covariate and calendar grids. The covariates of the periods before and after come too (sales jump before
+        a closing day, dip after a promotion); at the ends of the grid these repeat the period's own values."""
+        last = covariates.shape[1] - 1
         return np.hstack([
             target_features(y_scaled, rows, periods, self.lag_spec_),
             np.log(scale[rows])[:, None],
             calendar[grid_periods],
             covariates[rows, grid_periods],
+            covariates[rows, np.maximum(grid_periods - 1, 0)],
+            covariates[rows, np.minimum(grid_periods + 1, last)],
             self.statics_[rows],
         ]).astype(np.float32)
 
@@ -178,30 +195,45 @@ class LightGBMForecaster(Forecaster):
         return window[:, lookback:] * scale[:, None]
 
     # -- quantiles ---------------------------------------------------------------------------------------------
-    def _spread(self, forecast: np.ndarray, origin: int) -> np.ndarray:
+    def _spread(self, forecast: np.ndarray, origin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The series scale ``(m, 1)``, the conformal spread of each forecast and whether the forecast is near
+        zero (below ``SPREAD_FLOOR`` of the scale: a closed day, an item out of season)."""
         scale = series_scale(self.y_[:, :origin], self.freq_)[:, None]
-        return scale ** (1 - SPREAD_EXPONENT) * np.maximum(forecast, SPREAD_FLOOR * scale) ** SPREAD_EXPONENT
+        near_zero = forecast < SPREAD_FLOOR * scale
+        spread = scale ** (1 - SPREAD_EXPONENT) * np.maximum(forecast, SPREAD_FLOOR * scale) ** SPREAD_EXPONENT
+        return scale, spread, near_zero
 
-    def _calibration_errors(self, origin: int) -> np.ndarray:
-        """Errors of forecasts from ``origin`` over the held-out periods, divided by their spread: ``(m', h)`` for
-        the series that had history before ``origin`` (NaN where the actual is unobserved)."""
+    def _calibrate(self, origin: int) -> None:
+        """Forecast the periods from ``origin`` on and keep, for the series that had history before ``origin``,
+        each period's error divided by its spread, its actual divided by the series scale (NaN where
+        unobserved) and whether the forecast was near zero."""
         steps = self.y_.shape[1] - origin
         forecast = self._recursive(self.booster_, origin, steps, self.covariates_, self.calendar_)
-        errors = (self.y_[:, origin:] - forecast) / self._spread(forecast, origin)
+        scale, spread, near_zero = self._spread(forecast, origin)
+        actual = self.y_[:, origin:]
         had_history = np.any(~np.isnan(self.y_[:, :origin]), axis=1)
-        return errors[had_history]
+        self.calibration_errors_ = ((actual - forecast) / spread)[had_history]
+        self.calibration_actuals_ = (actual / scale)[had_history]
+        self.calibration_near_zero_ = near_zero[had_history]
 
-    def _step_errors(self, h: int) -> list[np.ndarray]:
-        """The pooled calibration errors for each of ``h`` steps: the step and its neighbours; steps beyond the
-        calibration window reuse the last one."""
+    def _pools(self, h: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Calibration scores for each of ``h`` steps, pooled with the neighbouring steps (steps beyond the
+        calibration window reuse the last one): the errors of the usual forecasts, and the scaled actuals of the
+        near-zero ones, whose band is read off what actually sold. With fewer than ``MIN_POOL`` of either, the
+        near-zero forecasts are not set apart (``None``) and every error counts as usual."""
         width = max(1, self.calibration_horizon_ // 8)
         last = self.calibration_horizon_ - 1
-        pooled = []
+        pools = []
         for step in range(h):
             centre = min(step, last)
-            block = self.calibration_errors_[:, max(centre - width, 0):centre + width + 1]
-            pooled.append(block[~np.isnan(block)])
-        return pooled
+            columns = slice(max(centre - width, 0), centre + width + 1)
+            errors = self.calibration_errors_[:, columns]
+            near_zero = self.calibration_near_zero_[:, columns]
+            observed = ~np.isnan(errors)
+            usual = errors[observed & ~near_zero]
+            low = self.calibration_actuals_[:, columns][observed & near_zero]
+            pools.append((usual, low) if min(len(usual), len(low)) >= MIN_POOL else (errors[observed], None))
+        return pools
 
     # -- forecasting -------------------------------------------------------------------------------------------
     def _point(self, h: int, future: pd.DataFrame) -> np.ndarray:
@@ -217,24 +249,15 @@ class LightGBMForecaster(Forecaster):
     def _forecast(self, h: int, future: pd.DataFrame, quantiles: tuple[float, ...]
                   ) -> tuple[np.ndarray, dict[float, np.ndarray]]:
         point = self._point(h, future)
-        step_errors = self._step_errors(h)
-        if any(len(errors) == 0 for errors in step_errors):
+        pools = self._pools(h)
+        if any(len(usual) == 0 for usual, _ in pools):
             return point, poisson_quantiles(point, quantiles)
-        spread = self._spread(point, self.y_.shape[1])
-        table = np.stack([np.quantile(errors, quantiles) for errors in step_errors], axis=1)  # (levels, h)
-        return point, {q: point + spread * table[j][None, :] for j, q in enumerate(quantiles)}
-
-    def _sample(self, h: int, future: pd.DataFrame, n_samples: int, seed: int) -> np.ndarray | None:
-        """Forecast plus whole calibration error paths of randomly drawn series, rescaled to each series."""
-        paths = self.calibration_errors_
-        if len(paths) == 0:
-            return None
-        steps = np.minimum(np.arange(h), self.calibration_horizon_ - 1)
-        paths = paths[:, steps]
-        step_median = np.nanmedian(np.where(np.isnan(paths).all(axis=0), 0.0, paths), axis=0)
-        paths = np.where(np.isnan(paths), step_median, paths)
-        point = self._point(h, future)
-        spread = self._spread(point, self.y_.shape[1])
-        rng = np.random.default_rng(seed)
-        drawn = paths[rng.integers(0, len(paths), (point.shape[0], n_samples))]  # (m, s, h)
-        return np.clip(point[:, None, :] + spread[:, None, :] * drawn, 0, None)
+        scale, spread, near_zero = self._spread(point, self.y_.shape[1])
+        levels = np.asarray(quantiles)
+        values = np.empty(point.shape + (len(levels),))
+        for step, (usual, low) in enumerate(pools):
+            values[:, step] = point[:, step, None] + spread[:, step, None] * np.quantile(usual, levels)[None, :]
+            if low is not None:
+                zero = near_zero[:, step]
+                values[zero, step] = scale[zero] * np.quantile(low, levels)[None, :]
+        return point, {q: values[..., j] for j, q in enumerate(quantiles)}
