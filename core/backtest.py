@@ -5,8 +5,8 @@ only the known-future columns (planned promotion, price, declared covariates) of
 their units. Cutoffs step back from the end of the data: the last window ends on the last date.
 
 "Auto" picks, per ABC-XYZ segment, the model with the lowest mean MASE. In the backtest its score is honest:
-the choice for each window is made on the *other* windows only (with a single window there is nothing else to
-choose on, and the table says so).
+the choice for each window is made on the *other* windows only. With a single window there is nothing else to
+choose on, so the choice is made and scored on the same window (``BacktestResult.auto_in_sample``).
 """
 
 from __future__ import annotations
@@ -82,6 +82,11 @@ class BacktestResult:
     def cutoffs(self) -> list[pd.Timestamp]:
         return sorted(pd.to_datetime(self.results[CUTOFF].unique()))
 
+    @property
+    def auto_in_sample(self) -> bool:
+        """True when auto's score is optimistic: chosen on the one window it is scored on."""
+        return not self.auto_choice.empty and self.results[CUTOFF].nunique() < 2
+
 
 def cutoff_dates(end: pd.Timestamp, h: int, n_windows: int, step: int, freq: str) -> list[pd.Timestamp]:
     """The cutoffs, oldest first: the last is ``h`` periods before ``end``, the others ``step`` periods apart."""
@@ -142,7 +147,8 @@ def cross_validation(df: pd.DataFrame, config: BacktestConfig, progress: Progres
         models.append(AUTO)
     baseline = metrics.BASELINE if metrics.BASELINE in models else models[0]
     leaderboard = metrics.summarize(results, scales, models, baseline)
-    leaderboard["seconds"] = leaderboard["model"].map(seconds)
+    # auto costs what the models it chooses from cost
+    leaderboard["seconds"] = leaderboard["model"].map({**seconds, AUTO: sum(seconds.values())})
     leaderboard = leaderboard.sort_values("mase", kind="stable").reset_index(drop=True)
     by_segment = _breakdowns(results, scales, segments, models, baseline)
     return BacktestResult(results, leaderboard, by_segment, segments, choice, config, freq, seconds)

@@ -26,7 +26,8 @@ Progress = Callable[[float, str], None]
 @dataclass(frozen=True)
 class ForecastConfig:
     """What to forecast. ``models`` may include ``"auto"``: the best model per ABC-XYZ segment, chosen by a
-    backtest of ``auto_windows`` windows over the other models named (all baselines and LightGBM when none)."""
+    backtest of ``auto_windows`` windows over the other models named (all baselines and LightGBM when none are).
+    Segments are those of the whole history: a series that moved segment takes its new segment's model."""
 
     h: int
     models: tuple[str, ...] = (AUTO,)
@@ -47,18 +48,14 @@ def run_forecast(df: pd.DataFrame, config: ForecastConfig, X_df: pd.DataFrame | 
     freq = config.freq or infer_freq(df[schema.DS])
     named = [m for m in config.models if m != AUTO]
     wants_auto = AUTO in config.models
-    candidates = named if len(named) > 1 else list(DEFAULT_MODELS)
-    if wants_auto and auto_choice is None:
-        backtest = cross_validation(df, BacktestConfig(
-            h=config.h, n_windows=config.auto_windows, models=tuple(candidates), quantiles=config.quantiles,
-            known_future=config.known_future, countries=config.countries, freq=freq, seed=config.seed,
-        ), progress=(lambda f, m: progress(0.6 * f, f"Choosing models: {m}")) if progress else None)
-        auto_choice = backtest.auto_choice
+    candidates = named if named else list(DEFAULT_MODELS)
+    if wants_auto and (auto_choice is None or auto_choice.empty):
+        auto_choice = _choose(df, config, freq, candidates, progress)
     needed = list(dict.fromkeys(named + (list(auto_choice["model"].unique()) if wants_auto else [])))
     forecast = None
     for i, name in enumerate(needed):
         if progress:
-            progress(0.6 * wants_auto + (1 - 0.6 * wants_auto) * i / len(needed), f"Forecasting: {name}")
+            progress(i / len(needed), f"Forecasting: {name}")
         model = make_model(name, freq=freq, known_future=config.known_future, countries=config.countries,
                            seed=config.seed)
         part = model.fit(df).predict(config.h, X_df=X_df, quantiles=config.quantiles)
@@ -73,6 +70,19 @@ def run_forecast(df: pd.DataFrame, config: ForecastConfig, X_df: pd.DataFrame | 
     if progress:
         progress(1.0, "Done")
     return forecast
+
+
+def _choose(df: pd.DataFrame, config: ForecastConfig, freq: str, candidates: list[str],
+            progress: Progress | None) -> pd.DataFrame:
+    """Segment -> model: by a backtest when there is more than one candidate, else the one model everywhere."""
+    if len(candidates) == 1:
+        segments = segment_series(df, freq)["segment"].unique()
+        return pd.DataFrame({"segment": segments, "model": candidates[0], "series": 0})
+    backtest = cross_validation(df, BacktestConfig(
+        h=config.h, n_windows=config.auto_windows, models=tuple(candidates), quantiles=config.quantiles,
+        known_future=config.known_future, countries=config.countries, freq=freq, seed=config.seed,
+    ), progress=(lambda f, m: progress(f, f"Choosing models: {m}")) if progress else None)
+    return backtest.auto_choice
 
 
 def _model_of(column: str) -> str:

@@ -19,6 +19,7 @@ from core.data.report import ValidationReport
 from core.datasets import current_dataset
 from core.errors import StockPilotError
 from core.export import to_csv_bytes
+from core.results import ForecastRun, ResultStore
 from core.store import CURRENT_DATASET_KEY, DatasetInfo, Workspace, workspace_root
 
 log = logging.getLogger("stockpilot.ui")
@@ -67,6 +68,17 @@ def current_frame(info: DatasetInfo) -> pd.DataFrame:
 
 def set_current(dataset_id: str) -> None:
     workspace().set_setting(CURRENT_DATASET_KEY, dataset_id)
+
+
+def result_store() -> ResultStore:
+    """Where forecast runs are saved: the ``results`` folder of the workspace."""
+    return ResultStore(workspace().root)
+
+
+@st.cache_data(show_spinner="Loading the saved forecast…", max_entries=4)
+def load_run(root: str, dataset_id: str, key: str) -> ForecastRun:
+    """A saved forecast run (the key names dataset, dataset version and settings, so a cached run is never stale)."""
+    return ResultStore(root).load(dataset_id, key)
 
 
 @contextmanager

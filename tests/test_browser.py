@@ -1,4 +1,5 @@
-"""The main flow in a real browser: start the dashboard, load the demo shop, upload a GBK-encoded Chinese export.
+"""The main flow in a real browser: start the dashboard, load the demo shop, upload a GBK-encoded Chinese export,
+backtest the models on the Forecast page.
 
 Drives Debian's chromium headless through Playwright. Skipped only when chromium is absent outside CI; in CI
 (``CI=true``) a missing browser fails the run, since .ci/run installs it.
@@ -18,6 +19,8 @@ import pytest
 
 from conftest import REPO
 from core.data.synthetic import generate_series
+from core.datasets import load_demo_shop
+from core.store import Workspace
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -129,3 +132,30 @@ def test_a_bookmarked_page_opens_inside_the_app_on_a_fresh_server(dashboard, pag
     sidebar.get_by_text("StockPilot").wait_for()
     assert sidebar.get_by_role("link", name="Home").count() == 1
     assert "common" not in page.locator('[data-testid="stSidebarNav"]').inner_text()
+
+
+def test_forecast_page_runs_a_backtest_and_shows_the_fan_chart(dashboard, page, tmp_path):
+    load_demo_shop(Workspace())  # the server shares this workspace (STOCKPILOT_HOME)
+    page.goto(f"{dashboard}/forecast")
+    page.get_by_text("No backtest for this dataset yet").wait_for()
+
+    form = page.locator('[data-testid="stForm"]')
+    for label in ("LightGBM global model", "Intermittent demand (TSB)"):
+        form.get_by_role("button", name=f"Remove {label}").click()
+    windows = form.get_by_label("Backtest windows", exact=True)
+    windows.fill("1")
+    windows.press("Tab")
+    form.get_by_role("button", name="Run backtest").click()
+
+    page.get_by_text("Backtest of 2 model(s) over 1 window(s)").wait_for()
+    page.get_by_text("below 1 beats it").wait_for()
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.get_by_text("80% band").wait_for()  # the fan chart's legend
+    assert chart.get_by_text("backtest forecast").count() == 1
+    page.screenshot(path=str(tmp_path / "forecast-page.png"), full_page=True)
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the forecast (CSV)").click()
+    forecast = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert forecast[0].startswith("unique_id,ds,snaive,")
+    assert len(forecast) == 1 + 28 * Workspace().list_datasets()[0].n_series  # the sidebar's default horizon
