@@ -263,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--out", metavar="CSV", required=True,
                           help="write unique_id, ds and per model its forecast and <model>-q<pct> columns")
     forecast.set_defaults(run=_forecast)
+
+    from core.cli_decompose import add_decompose_command
+
+    add_decompose_command(commands)
     return parser
 
 
