@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import schema
 from core.datasets import load_demo_shop
-from pages._common import current, explained_errors, set_current, workspace
+from pages._common import current, explained_errors, result_store, set_current, workspace
 
 st.set_page_config(page_title="StockPilot", page_icon=":material/inventory_2:", layout="wide")
 
@@ -55,20 +55,26 @@ def home() -> None:
         st.page_link("pages/data.py", label="Upload your own sales data", icon=":material/upload_file:")
     with right:
         st.subheader("Where you are")
+        forecast_run = result_store().latest(info.id, info.created_at) if info else None
         steps = [
             ("Data", info is not None, f"{info.name}: {info.n_series} series, {info.start} to {info.end}"
              if info else "load the demo shop or upload a sales file"),
-            ("Forecast", False, "not part of this build yet"),
+            ("Forecast", forecast_run is not None, f"backtested {len(forecast_run.config.models)} model(s), "
+             f"saved {forecast_run.saved_at[:10]}" if forecast_run else "backtest the models on the Forecast page"),
             ("Plan", False, "not part of this build yet"),
         ]
         for number, (name, done, detail) in enumerate(steps, start=1):
             mark = ":material/check_circle:" if done else ":material/radio_button_unchecked:"
             st.markdown(f"{mark} **{number}. {name}** — {detail}")
+        if info is not None:
+            st.page_link("pages/forecast.py", label="Backtest the models and forecast", icon=":material/query_stats:")
 
 
 navigation = st.navigation([
     st.Page(home, title="Home", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
+    st.Page("pages/forecast.py", title="Forecast", icon=":material/query_stats:", url_path="forecast"),
+    st.Page("pages/seasonality.py", title="Seasonality", icon=":material/insights:", url_path="seasonality"),
 ])
 with explained_errors():
     sidebar()

@@ -119,3 +119,16 @@ def test_backtest_usage_and_data_errors(sales_csv, tmp_path, capsys):
     assert "no_such_column" in capsys.readouterr().err
     assert main(["backtest", str(sales_csv), "--horizon", "50", "--windows", "3", "--models", "snaive"]) == EXIT_REJECT
     assert "Too little history" in capsys.readouterr().err
+
+
+def test_decompose_writes_components_strength_and_anomalies(sales_csv, tmp_path):
+    generate_series(n_series=2, n_periods=120, seed=3).to_csv(sales_csv, index=False)
+    out, strength, anomalies = tmp_path / "c.csv", tmp_path / "s.csv", tmp_path / "a.csv"
+    code = main(["decompose", str(sales_csv), "--out", str(out), "--strength-out", str(strength),
+                 "--anomalies-out", str(anomalies)])
+    assert code == EXIT_ACCEPT
+    components = pd.read_csv(out, encoding="utf-8-sig")
+    assert {"unique_id", "ds", "observed", "trend", "remainder"} <= set(components.columns)
+    assert len(components) == 240
+    assert len(pd.read_csv(strength, encoding="utf-8-sig")) == 2
+    assert "reason" in pd.read_csv(anomalies, encoding="utf-8-sig").columns

@@ -6,7 +6,9 @@ import multiprocessing
 import os
 import shutil
 import sqlite3
+import sys
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -244,7 +246,9 @@ def _save_many(root: str, worker: int, count: int) -> None:
         save(workspace, name=f"worker {worker} #{i}", source_name="s.csv", source_bytes=f"{worker},{i}".encode())
 
 
-def test_two_processes_write_concurrently(tmp_path):
+def test_two_processes_write_concurrently(tmp_path, monkeypatch):
+    # A spawned process re-imports __main__; after an in-process AppTest that is the last page script run.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_save_many, args=(str(tmp_path), worker, 5)) for worker in range(2)]
     for process in workers:
