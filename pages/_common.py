@@ -102,12 +102,21 @@ def show_report(report: ValidationReport) -> None:
         st.table(findings.set_index("severity"))
 
 
-def download_button(label: str, frame: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str, key: str) -> None:
-    """A CSV download, written only when clicked (a million-row export must not slow every rerun)."""
-    empty = isinstance(frame, pd.DataFrame) and frame.empty
-    make = frame if callable(frame) else (lambda: frame)
-    st.download_button(label, lambda: to_csv_bytes(make()), file_name=file_name, mime="text/csv", key=key,
-                       disabled=empty)
+#: Downloads of up to this many rows are written with the page (instant, and no server round trip when clicked);
+#: larger ones only when clicked, so that a million-row export does not slow every rerun.
+EAGER_DOWNLOAD_ROWS = 50_000
+
+
+def download_button(label: str, frame: pd.DataFrame | Callable[[], pd.DataFrame], file_name: str, key: str,
+                    rows: int | None = None) -> None:
+    """A CSV download. ``frame`` may be a callable (with ``rows``, its size when known) to build it lazily."""
+    if isinstance(frame, pd.DataFrame):
+        rows, make = len(frame), (lambda: frame)
+    else:
+        make = frame
+    eager = rows is not None and rows <= EAGER_DOWNLOAD_ROWS
+    data = to_csv_bytes(make()) if eager else (lambda: to_csv_bytes(make()))
+    st.download_button(label, data, file_name=file_name, mime="text/csv", key=key, disabled=rows == 0)
 
 
 def display_frame(frame: pd.DataFrame, limit: int = 200) -> pd.DataFrame:

@@ -100,7 +100,7 @@ with explained_errors():
                         f"{info.name}-issues.csv", key="current_issues")
     with right:
         download_button("Download the clean data (CSV)", lambda: to_export_frame(frame), f"{info.name}-clean.csv",
-                        key="current_clean")
+                        key="current_clean", rows=len(frame))
     history_chart(frame, "current")
     with st.expander("Preview (first 200 rows)"):
         st.dataframe(display_frame(frame), hide_index=True)

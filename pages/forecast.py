@@ -125,7 +125,7 @@ with explained_errors():
     left, right = st.columns(2)
     with left:
         download_button("Download the forecast (CSV)", lambda: downloadable(run.forecast),
-                        f"{info.name}-forecast.csv", key="download_forecast")
+                        f"{info.name}-forecast.csv", key="download_forecast", rows=len(run.forecast))
     with right:
         download_button("Download the backtest (CSV)", lambda: downloadable(run.backtest.results),
-                        f"{info.name}-backtest.csv", key="download_backtest")
+                        f"{info.name}-backtest.csv", key="download_backtest", rows=len(run.backtest.results))

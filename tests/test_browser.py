@@ -40,6 +40,31 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_until_idle(page) -> None:
+    """Wait for the script run to end (Streamlit's status widget says "Running" meanwhile)."""
+    page.wait_for_function(
+        "() => !(document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText || '').includes('Running')",
+        timeout=WAIT_MS,
+    )
+
+
+def download(page, button: str) -> Path:
+    """Click a download button and return the file. A click that lands while a rerun redraws the button can be
+    lost (the planner would click again), so the click is retried after the run has ended."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        wait_until_idle(page)
+        try:
+            with page.expect_download(timeout=30_000) as arrived:
+                page.get_by_role("button", name=button).click()
+            return Path(arrived.value.path())
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture
 def dashboard(workspace_home, tmp_path):
     port = _free_port()
@@ -118,9 +143,7 @@ def test_demo_shop_then_gbk_upload_shows_report_and_chart(dashboard, page, gbk_e
     page.get_by_text("Current dataset: 天猫京东销量").wait_for()
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
 
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download the clean data (CSV)").click()
-    clean = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    clean = download(page, "Download the clean data (CSV)").read_text(encoding="utf-8-sig")
     assert clean.splitlines()[0].startswith("date,sku,channel,units")
     assert "商品000,天猫" in clean and len(clean.splitlines()) == 121
 
@@ -154,8 +177,6 @@ def test_forecast_page_runs_a_backtest_and_shows_the_fan_chart(dashboard, page, 
     assert chart.get_by_text("backtest forecast").count() == 1
     page.screenshot(path=str(tmp_path / "forecast-page.png"), full_page=True)
 
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download the forecast (CSV)").click()
-    forecast = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    forecast = download(page, "Download the forecast (CSV)").read_text(encoding="utf-8-sig").splitlines()
     assert forecast[0].startswith("unique_id,ds,snaive,")
     assert len(forecast) == 1 + 28 * Workspace().list_datasets()[0].n_series  # the sidebar's default horizon
