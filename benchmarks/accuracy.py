@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS_DIR, ROOT, SHARED_DATA, machine, machine_line, run_child, write_section  # noqa: I001
+from harness import ROOT, SHARED_DATA, machine, machine_line, run_child, publish  # noqa: I001
 
 sys.path.insert(0, str(ROOT))
 from core import metrics
@@ -168,12 +167,7 @@ def main() -> None:
         results.append(run_dataset(name, models, args.horizon, args.windows))
     summary = {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "h": args.horizon, "windows": args.windows,
                "machine": machine(), "results": results}
-    text = markdown(summary)
-    print(text)
-    if not args.no_write:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        (RESULTS_DIR / "accuracy.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
-        write_section("accuracy", text)
+    publish("accuracy", summary, markdown(summary), write=not args.no_write)
 
 
 if __name__ == "__main__":

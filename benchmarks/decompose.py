@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS_DIR, ROOT, machine, machine_line, run_child, write_section
+from harness import ROOT, machine, machine_line, publish, run_child
 
 TARGET_PANEL_S = 60.0
 TARGET_SWITCH_S = 1.5
@@ -190,12 +190,7 @@ def main() -> None:
         print(f"{name} ...", flush=True)
         summary[name] = run_child(code, *argv)
         print(json.dumps(summary[name]), flush=True)
-    text = markdown(summary)
-    print(text)
-    if not args.no_write:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        (RESULTS_DIR / "decompose.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-        write_section("decompose", text)
+    publish("decompose", summary, markdown(summary), write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -80,3 +80,13 @@ def write_section(name: str, markdown: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     RESULTS_MD.write_text(text, encoding="utf-8")
+
+
+def publish(name: str, summary: dict, markdown: str, write: bool = True) -> None:
+    """Print the section; unless ``write`` is off, keep the figures in ``results/<name>.json`` and the section in
+    ``RESULTS.md``."""
+    print(markdown)
+    if write:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        (RESULTS_DIR / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+        write_section(name, markdown)

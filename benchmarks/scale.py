@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS_DIR, machine, machine_line, run_child, write_section
+from harness import machine, machine_line, publish, run_child
 
 TARGETS = {"lgbm": 120.0, "ets": 300.0}
 TARGET_PEAK_MB = 8 * 1024
@@ -87,12 +87,7 @@ def main() -> None:
         print(json.dumps(result))
     summary = {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "series": args.series, "days": args.days,
                "machine": machine(), "runs": runs}
-    text = markdown(summary)
-    print(text)
-    if not args.no_write:
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        (RESULTS_DIR / "scale.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-        write_section("scale", text)
+    publish("scale", summary, markdown(summary), write=not args.no_write)
 
 
 if __name__ == "__main__":

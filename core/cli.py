@@ -52,8 +52,9 @@ def mapping_from_args(args: argparse.Namespace) -> dict[str, str]:
     return {field: column for field, column in given.items() if column is not None}
 
 
-def options_from_args(args: argparse.Namespace) -> ValidationOptions:
-    return ValidationOptions(date_format=args.date_format, duplicates=args.duplicates, fill_gaps=not args.no_fill_gaps)
+def options_from_args(args: argparse.Namespace, covariates: tuple[str, ...] = ()) -> ValidationOptions:
+    return ValidationOptions(date_format=args.date_format, duplicates=args.duplicates,
+                             fill_gaps=not args.no_fill_gaps, covariates=covariates)
 
 
 def read_sales(args: argparse.Namespace) -> LoadResult:
@@ -100,22 +101,27 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_ACCEPT
 
 
-def _read_for_forecasting(args: argparse.Namespace):
-    """The clean frame, at the frequency asked, and the known-future columns; rejected data raise DataError."""
+def read_clean(args: argparse.Namespace, covariates: tuple[str, ...] = ()) -> tuple[pd.DataFrame, str, LoadResult]:
+    """The accepted upload at the frequency asked (``--freq``); a rejected file raises DataError with its report,
+    and the report of a file accepted with issues goes to stderr."""
     from core.data.resample import resample_frame
     from core.errors import DataError
-    from core.models.base import PLANNED_COLUMNS
 
-    declared = tuple(c.strip() for c in (args.covariates or "").split(",") if c.strip())
-    options = ValidationOptions(date_format=args.date_format, duplicates=args.duplicates,
-                                fill_gaps=not args.no_fill_gaps, covariates=declared)
-    result = load_sales(args.file, mapping=mapping_from_args(args), options=options)
+    result = load_sales(args.file, mapping=mapping_from_args(args), options=options_from_args(args, covariates))
     if not result.accepted:
         raise DataError(result.report.to_text())
     if result.report.outcome == schema.ACCEPT_WITH_ISSUES:
         print(result.report.to_text(), file=sys.stderr)
     freq = args.freq or result.report.freq
-    frame = resample_frame(result.frame, result.report.freq, freq)
+    return resample_frame(result.frame, result.report.freq, freq), freq, result
+
+
+def _read_for_forecasting(args: argparse.Namespace) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
+    """The clean frame, its frequency and the known-future columns (planned ones plus ``--covariates``)."""
+    from core.models.base import PLANNED_COLUMNS
+
+    declared = tuple(c.strip() for c in (args.covariates or "").split(",") if c.strip())
+    frame, freq, result = read_clean(args, declared)
     known = tuple(c for c in PLANNED_COLUMNS if c in frame.columns) + tuple(result.known_future)
     return frame, freq, known
 
@@ -132,8 +138,15 @@ def _model_list(text: str) -> tuple[str, ...]:
     return names
 
 
-def _countries(text: str) -> tuple[str, ...]:
-    return tuple(c.strip().upper() for c in text.split(",") if c.strip())
+def country_codes(text: str) -> tuple[str, ...]:
+    """``--countries``: ISO codes with a public-holiday calendar ('' for none)."""
+    import holidays
+
+    codes = tuple(c.strip().upper() for c in text.split(",") if c.strip())
+    unknown = [code for code in codes if code not in holidays.list_supported_countries()]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"no public holiday calendar for {', '.join(unknown)}; use ISO codes like CN")
+    return codes
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -145,10 +158,10 @@ def _backtest(args: argparse.Namespace) -> int:
     config = BacktestConfig(h=args.horizon or schema.DEFAULT_HORIZON[freq], n_windows=args.windows,
                             step=args.step, models=models, known_future=known, countries=args.countries,
                             freq=freq, seed=args.seed, auto=AUTO in args.models)
-    result = cross_validation(frame, config, progress=_progress if args.progress else None)
+    result = cross_validation(frame, config, progress=print_progress if args.progress else None)
     print(result.leaderboard.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.out:
-        Path(args.out).write_bytes(to_csv_bytes(_dated(result.results)))
+        Path(args.out).write_bytes(to_csv_bytes(csv_ready(result.results)))
         print(f"Backtest forecasts written to {args.out}", file=sys.stderr)
     if args.metrics_out:
         overall = result.leaderboard.assign(by="all", segment="all")
@@ -166,14 +179,14 @@ def _forecast(args: argparse.Namespace) -> int:
     frame, freq, known = _read_for_forecasting(args)
     config = ForecastConfig(h=args.horizon or schema.DEFAULT_HORIZON[freq], models=args.models,
                             known_future=known, countries=args.countries, freq=freq, seed=args.seed)
-    forecast = run_forecast(frame, config, progress=_progress if args.progress else None)
-    Path(args.out).write_bytes(to_csv_bytes(_dated(forecast)))
+    forecast = run_forecast(frame, config, progress=print_progress if args.progress else None)
+    Path(args.out).write_bytes(to_csv_bytes(csv_ready(forecast)))
     print(f"{len(forecast):,} forecast rows for {forecast[schema.UNIQUE_ID].nunique():,} series written to "
           f"{args.out}", file=sys.stderr)
     return EXIT_ACCEPT
 
 
-def _dated(frame: pd.DataFrame) -> pd.DataFrame:
+def csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """Dates as YYYY-MM-DD and forecasts to 4 decimals, for a readable CSV."""
     out = frame.copy()
     floats = [c for c in out.columns if pd.api.types.is_float_dtype(out[c])]
@@ -184,7 +197,7 @@ def _dated(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _progress(fraction: float, message: str) -> None:
+def print_progress(fraction: float, message: str) -> None:
     print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
 
 
@@ -203,7 +216,7 @@ def _add_forecast_options(parser: argparse.ArgumentParser, default_models: str) 
                        help="periods to forecast (default: 28 days, 12 weeks or 6 months)")
     model.add_argument("--models", type=_model_list, default=default_models, metavar="M,...",
                        help=f"models, comma-separated (default: {default_models}); 'auto' = best per segment")
-    model.add_argument("--countries", type=_countries, default=DEFAULT_COUNTRIES, metavar="CC,...",
+    model.add_argument("--countries", type=country_codes, default=DEFAULT_COUNTRIES, metavar="CC,...",
                        help=f"public-holiday calendars to use (default: {','.join(DEFAULT_COUNTRIES)})")
     model.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     model.add_argument("--progress", action="store_true", help="print progress to stderr")

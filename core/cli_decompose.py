@@ -9,8 +9,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from core import schema
 
 _LEVELS = {"series": "SKU", "category": "Category", "channel": "Channel", "location": "Location", "total": "Total"}
@@ -18,7 +16,10 @@ _LEVELS = {"series": "SKU", "category": "Category", "channel": "Channel", "locat
 
 def add_decompose_command(commands: argparse._SubParsersAction) -> None:
     """Add the ``decompose`` sub-command to ``python -m core``."""
-    from core.cli import add_mapping_options  # here, not at the top: core.cli imports this module
+    from core.cli import (  # here, not at the top: core.cli imports this module
+        add_mapping_options,
+        country_codes,
+    )
     from core.data.calendar import DEFAULT_COUNTRIES
 
     parser = commands.add_parser(
@@ -39,7 +40,7 @@ def add_decompose_command(commands: argparse._SubParsersAction) -> None:
                          help="flag periods whose robust score is beyond Z (default 3.5)")
     fitting.add_argument("--yearly", choices=("auto", "harmonic", "stl"), default="auto",
                          help="how the yearly cycle is estimated (default: STL with 8+ years, else harmonic)")
-    fitting.add_argument("--countries", type=_countries, default=DEFAULT_COUNTRIES, metavar="CC,...",
+    fitting.add_argument("--countries", type=country_codes, default=DEFAULT_COUNTRIES, metavar="CC,...",
                          help=f"public holidays treated as events (default: {','.join(DEFAULT_COUNTRIES)}; "
                               "'' for none)")
     fitting.add_argument("--progress", action="store_true", help="print progress to stderr")
@@ -56,54 +57,41 @@ def add_decompose_command(commands: argparse._SubParsersAction) -> None:
 
 def _decompose(args: argparse.Namespace) -> int:
     from core.anomalies import decompose_all
-    from core.cli import EXIT_ACCEPT, mapping_from_args, options_from_args
-    from core.data.resample import resample_frame
-    from core.data.validate import load_sales
-    from core.decompose import DecomposeSettings, event_effects, panel_decompose, strength_table
-    from core.errors import DataError
+    from core.cli import EXIT_ACCEPT, csv_ready, print_progress, read_clean
+    from core.decompose import (
+        DecomposeSettings,
+        event_effects,
+        panel_decompose,
+        strength_table,
+    )
     from core.export import to_csv_bytes
 
-    result = load_sales(args.file, mapping=mapping_from_args(args), options=options_from_args(args))
-    if not result.accepted:
-        raise DataError(result.report.to_text())
-    if result.report.outcome == schema.ACCEPT_WITH_ISSUES:
-        print(result.report.to_text(), file=sys.stderr)
-    freq = args.freq or result.report.freq
-    frame = resample_frame(result.frame, result.report.freq, freq)
+    frame, freq, _ = read_clean(args)
     settings = DecomposeSettings(robust=args.robust, threshold=args.threshold, yearly=args.yearly,
                                  countries=args.countries)
-    progress = _progress if args.progress else None
+    progress = print_progress if args.progress else None
 
     components, anomalies, skipped = decompose_all(frame, freq, settings, progress=progress, level=_LEVELS[args.by])
     for line in skipped:
         print(f"Skipped {line}", file=sys.stderr)
-    Path(args.out).write_bytes(to_csv_bytes(_rounded(components)))
+    Path(args.out).write_bytes(to_csv_bytes(csv_ready(components)))
     print(f"Components of {components[schema.UNIQUE_ID].nunique():,} series ({len(components):,} rows) written to "
           f"{args.out}", file=sys.stderr)
     if args.anomalies_out:
-        Path(args.anomalies_out).write_bytes(to_csv_bytes(_rounded(anomalies)))
+        Path(args.anomalies_out).write_bytes(to_csv_bytes(csv_ready(anomalies)))
         print(f"{len(anomalies):,} flagged periods ({int(anomalies['anomaly'].sum()):,} unexplained) written to "
               f"{args.anomalies_out}", file=sys.stderr)
     if args.strength_out or args.effects_out:
         panel = panel_decompose(frame, freq, settings, progress=progress)
         if args.strength_out:
-            Path(args.strength_out).write_bytes(to_csv_bytes(_rounded(strength_table(panel, frame))))
+            Path(args.strength_out).write_bytes(to_csv_bytes(csv_ready(strength_table(panel, frame))))
             print(f"Strength of {len(panel.ids):,} series written to {args.strength_out}", file=sys.stderr)
         if args.effects_out:
             by = next((c for c in (schema.CATEGORY, schema.CHANNEL) if c in frame.columns), None)
             effects = event_effects(panel, frame, by=by)
-            Path(args.effects_out).write_bytes(to_csv_bytes(_rounded(effects)))
+            Path(args.effects_out).write_bytes(to_csv_bytes(csv_ready(effects)))
             print(f"Event effects by {by or 'all series'} written to {args.effects_out}", file=sys.stderr)
     return EXIT_ACCEPT
-
-
-def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
-    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
-    return frame.assign(**{c: frame[c].round(4) for c in floats})
-
-
-def _progress(fraction: float, message: str) -> None:
-    print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
 
 
 def _positive_float(text: str) -> float:
@@ -115,12 +103,3 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
 
-
-def _countries(text: str) -> tuple[str, ...]:
-    import holidays
-
-    codes = tuple(c.strip().upper() for c in text.split(",") if c.strip())
-    unknown = [code for code in codes if code not in holidays.list_supported_countries()]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"no public holiday calendar for {', '.join(unknown)}; use ISO codes like CN")
-    return codes
