@@ -142,6 +142,34 @@ ECOMMERCE_EVENTS: dict[str, EcommerceEvent] = {
 }
 
 
+#: Events that are shopping events only in some markets: Chinese platform festivals, and the Western ones. An
+#: event not listed here is everyone's. Used where a model should not be told about another market's event
+#: (the pretrained transformer: 618 flags on a US store's calendar made its forecasts worse).
+EVENT_MARKETS: dict[str, frozenset[str]] = {
+    **{key: frozenset({"CN"}) for key in ("spring_festival", "womens_day", "love_day_520", "mid_year_618",
+                                          "singles_day", "double_12")},
+    **{key: frozenset({"*"}) for key in ("prime_day", "black_friday", "cyber_monday", "christmas")},  # * = not CN
+    "boxing_day": frozenset({"GB", "IE", "CA", "AU", "NZ", "HK", "ZA"}),
+}
+
+
+def events_for_countries(countries: Sequence[str]) -> list[str]:
+    """The e-commerce events that are shopping events in at least one of ``countries`` (all when none given).
+
+    Chinese platform festivals belong to CN; Prime Day, Black Friday, Cyber Monday and Christmas to every other
+    country; Boxing Day to the countries that keep it.
+    """
+    codes = {country.upper() for country in ([countries] if isinstance(countries, str) else countries)}
+    if not codes:
+        return list(ECOMMERCE_EVENTS)
+    chosen = []
+    for key in ECOMMERCE_EVENTS:
+        markets = EVENT_MARKETS.get(key)
+        if markets is None or codes & markets or ("*" in markets and codes - {"CN"}):
+            chosen.append(key)
+    return chosen
+
+
 @lru_cache(maxsize=512)
 def _holidays(country: str, year: int) -> dict[dt.date, str]:
     """Public holidays of one country and year, names in English."""
