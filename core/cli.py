@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
         "backtest", help="rolling-origin backtest of forecasting models; prints the leaderboard",
         description="Fits each model on the history before each cutoff and scores it on the periods after. "
                     "Exit code: 0 done, 2 data rejected or too short, 64 wrong usage.")
-    _add_forecast_options(backtest, "snaive,ets,tsb,lgbm,auto")
+    _add_forecast_options(backtest, "snaive,ets,tsb,lgbm,tsfm,auto")
     windows = backtest.add_argument_group("windows and output")
     windows.add_argument("--windows", type=_positive, default=3, metavar="N", help="number of windows (default 3)")
     windows.add_argument("--step", type=_positive, metavar="S", help="periods between cutoffs (default: horizon)")
@@ -280,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli_decompose import add_decompose_command
 
     add_decompose_command(commands)
+    from core.cli_pretrain import add_pretrain_command
+
+    add_pretrain_command(commands)
     return parser
 
 
