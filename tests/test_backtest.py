@@ -41,7 +41,7 @@ def test_every_forecast_lies_in_its_window_and_every_series_is_scored():
     assert {"abc", "xyz", "segment", schema.CHANNEL} <= set(result.by_segment["by"])
 
 
-@pytest.mark.parametrize("model", ["snaive", "ets", "tsb", "lgbm"])
+@pytest.mark.parametrize("model", ["snaive", "ets", "tsb", "lgbm", "tsfm"])
 def test_forecasts_do_not_see_the_future(model):
     """Changing every actual after a cutoff must not change that cutoff's forecasts."""
     frame = _panel(n_series=4, n_periods=160)

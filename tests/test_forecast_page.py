@@ -55,7 +55,7 @@ def test_a_small_backtest_shows_leaderboard_fan_chart_segments_and_downloads(bac
     info = load_demo_shop(Workspace())
     at = _forecast_page()
     assert any("No backtest for this dataset yet" in i.value for i in at.info)
-    assert at.multiselect(key="forecast_models").value == ["snaive", "ets", "tsb", "lgbm"]
+    assert at.multiselect(key="forecast_models").value == ["snaive", "ets", "tsb", "lgbm", "tsfm"]
 
     _run_small_backtest(at)
     assert not at.exception and not at.error

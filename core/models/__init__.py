@@ -16,6 +16,7 @@ MODELS: dict[str, tuple[str, str]] = {
     "ets": ("core.models.baselines", "ETS"),
     "tsb": ("core.models.baselines", "TSB"),
     "lgbm": ("core.models.lgbm", "LightGBMForecaster"),
+    "tsfm": ("core.models.tsfm", "TSFMForecaster"),
 }
 #: what a planner reads for each model
 LABELS: dict[str, str] = {
@@ -23,10 +24,11 @@ LABELS: dict[str, str] = {
     "ets": "Exponential smoothing (ETS)",
     "tsb": "Intermittent demand (TSB)",
     "lgbm": "LightGBM global model",
+    "tsfm": "Pretrained transformer (zero-shot)",
     "auto": "Auto (best model per segment)",
 }
 #: the models a backtest runs when none are named
-DEFAULT_MODELS: tuple[str, ...] = ("snaive", "ets", "tsb", "lgbm")
+DEFAULT_MODELS: tuple[str, ...] = ("snaive", "ets", "tsb", "lgbm", "tsfm")
 
 
 def model_class(name: str) -> type[Forecaster]:
