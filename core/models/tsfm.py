@@ -320,7 +320,6 @@ def load_network(folder: str | Path | None = None, device: str | None = None):
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(folder: str, stamp: tuple[int, int], device: str):
-    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -331,8 +330,7 @@ def _load_cached(folder: str, stamp: tuple[int, int], device: str):
         network.load_state_dict(state)
     except (OSError, ValueError, RuntimeError, TypeError, KeyError, SafetensorError) as error:
         raise CheckpointError(f"The transformer checkpoint in {folder} cannot be read: {error}") from error
-    network.eval()
-    torch.set_grad_enabled(True)  # leave the global switch as found; inference uses torch.no_grad()
+    network.eval()  # forecasting runs under torch.no_grad() (run_network)
     return network.to(device)
 
 
