@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+if str(ROOT) not in sys.path:  # the scripts run as `python benchmarks/<name>.py` and import core
+    sys.path.insert(0, str(ROOT))
 
 
 def run_child(code: str, *args: str) -> dict:
@@ -41,14 +43,9 @@ def run_child(code: str, *args: str) -> dict:
 
 
 def machine() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor()
+    from core.machine import cpu_name
+
+    cpu = cpu_name()
     try:
         mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                           if line.startswith("MemTotal")))

@@ -193,7 +193,7 @@ class CovariateCoding:
 
     def covariates(self, grids: dict[str, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
         """``(n, P, k)`` float32 from ``(n, P)`` value grids (``shape``), in ``covariate_names`` order."""
-        blocks = [_numbers(grids[c]) for c in self.numeric]
+        blocks = [numeric_grid(grids[c]) for c in self.numeric]
         if self.usual_price is not None:
             with np.errstate(invalid="ignore", divide="ignore"):
                 blocks.append(blocks[self.numeric.index(schema.PRICE)] / self.usual_price[:, None])
@@ -227,7 +227,8 @@ def _codes(values: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
     return level_of_text[codes]
 
 
-def _numbers(grid: np.ndarray) -> np.ndarray:
+def numeric_grid(grid: np.ndarray) -> np.ndarray:
+    """A grid from :func:`value_grids` as floats (text that is not a number: NaN)."""
     if grid.dtype.kind in "fiub":
         return grid.astype(np.float64)
     return pd.to_numeric(pd.Series(grid.ravel()), errors="coerce").to_numpy(dtype=np.float64).reshape(grid.shape)

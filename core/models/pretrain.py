@@ -16,7 +16,6 @@ import csv
 import json
 import math
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.machine import cpu_name
 from core.data.corpus import Corpus, CorpusRecipe, FreqBlock, add_external_series, generate_corpus
 from core.models.tsfm import (
     SeriesGrids,
@@ -138,14 +138,7 @@ def _evaluate(network, batches: list[dict[str, np.ndarray]], device) -> float:
 def machine_description() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
     return f"{cpu}, {os.cpu_count()} cores{gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads"
 

@@ -34,7 +34,9 @@ import pandas as pd
 from core import schema
 from core.data.calendar import DEFAULT_COUNTRIES, event_features, events_for_countries
 from core.errors import StockPilotError
+from core.metrics import pinball
 from core.models.base import PLANNED_COLUMNS, Forecaster, Panel, future_dates
+from core.models.features import numeric_grid, value_grids
 
 #: the checkpoint shipped with StockPilot (the output of ``python -m core pretrain``)
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "tsfm_checkpoint"
@@ -427,11 +429,8 @@ class TSFMForecaster(Forecaster):
         self.open_columns_ = open_columns(frame, [c for c in self.known_future if c in frame.columns])
         self.inputs_used_ = [c for c in (schema.PROMO, schema.PRICE) if c in self.known_future and c in frame.columns]
         self.inputs_used_ += self.open_columns_
-        codes, ids = pd.factorize(frame[schema.UNIQUE_ID], sort=True)
-        if len(ids) != panel.n_series:  # the panel's frame holds every series, sorted like panel.ids
-            raise ValueError("The panel's frame does not match its series.")
-        positions = panel.dates.get_indexer(frame[schema.DS])
-        self.history_ = {column: _grid(frame[column], codes, positions, panel) for column in self.inputs_used_}
+        grids = value_grids(frame, panel.ids, panel.dates, self.inputs_used_)
+        self.history_ = {column: numeric_grid(grid) for column, grid in grids.items()}
         self.band_scale_ = None
 
     def _grids(self, mask: np.ndarray, future: pd.DataFrame, h: int) -> tuple[SeriesGrids, np.ndarray]:
@@ -567,22 +566,12 @@ class TSFMForecaster(Forecaster):
 
 def _pinball(values: np.ndarray, actual: np.ndarray, usable: np.ndarray, levels: Sequence[float]) -> float:
     """Mean pinball loss of quantile forecasts ``(n, k, Q)`` at ``levels``, where ``usable``."""
-    levels = np.asarray(levels)
-    error = (actual[..., None] - values)[usable]
-    return float(np.mean(np.maximum(levels * error, (levels - 1) * error)))
+    return float(np.mean([pinball(actual[usable], values[..., j][usable], q).mean() for j, q in enumerate(levels)]))
 
 
 def _without_calendar(grids: SeriesGrids) -> SeriesGrids:
     blank = np.zeros_like(grids.event)
     return SeriesGrids(grids.freq, grids.sales, grids.observed, grids.promo, grids.price, blank, blank, blank)
-
-
-def _grid(values: pd.Series, codes: np.ndarray, positions: np.ndarray, panel: Panel) -> np.ndarray:
-    """A long column laid out as ``(n_series, n_periods)`` (NaN where there is no row)."""
-    grid = np.full((panel.n_series, len(panel.dates)), np.nan)
-    ok = (codes >= 0) & (positions >= 0)
-    grid[codes[ok], positions[ok]] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)[ok]
-    return grid
 
 
 def _calendar_flags(dates: pd.DatetimeIndex, freq: str, countries: Sequence[str]) -> dict[str, np.ndarray]:
