@@ -21,7 +21,7 @@ import pandas as pd
 from core import metrics, schema
 from core.data.calendar import DEFAULT_COUNTRIES
 from core.errors import StockPilotError
-from core.models import DEFAULT_MODELS, DEFAULT_QUANTILES, MODELS, make_model
+from core.models import DEFAULT_MODELS, DEFAULT_QUANTILES, MODELS, is_known, make_model
 from core.models.base import (
     PLANNED_COLUMNS,
     check_frame,
@@ -163,7 +163,7 @@ def _check_config(config: BacktestConfig) -> None:
         raise BacktestError(f"The step between windows must be at least 1 period; got {config.step!r}.")
     if not config.models:
         raise BacktestError("No models to backtest: name at least one (e.g. snaive,ets,lgbm).")
-    unknown = [m for m in config.models if m not in MODELS]
+    unknown = [m for m in config.models if not is_known(m)]
     if unknown:
         raise BacktestError(f"Unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}.")
 

@@ -128,13 +128,15 @@ def _read_for_forecasting(args: argparse.Namespace) -> tuple[pd.DataFrame, str, 
 
 def _model_list(text: str) -> tuple[str, ...]:
     from core.backtest import AUTO
-    from core.models import MODELS
+    from core.models import MODELS, is_finetuned, is_known
 
-    names = tuple(dict.fromkeys(m.strip().lower() for m in text.split(",") if m.strip()))
-    unknown = [m for m in names if m not in MODELS and m != AUTO]
+    names = tuple(dict.fromkeys(m.strip() if is_finetuned(m.strip()) else m.strip().lower()
+                                for m in text.split(",") if m.strip()))
+    unknown = [m for m in names if not is_known(m) and m != AUTO]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join([*MODELS, AUTO])}")
+            f"unknown model(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join([*MODELS, AUTO])}, "
+            "or tsfm@VERSION for a fine-tuned transformer (a version name or a checkpoint folder)")
     return names
 
 
@@ -283,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli_pretrain import add_pretrain_command
 
     add_pretrain_command(commands)
+    from core.cli_finetune import add_finetune_command
+
+    add_finetune_command(commands)
     return parser
 
 

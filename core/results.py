@@ -37,7 +37,7 @@ from core.backtest import AUTO, CUTOFF, BacktestConfig, BacktestResult, cross_va
 from core.forecast import ForecastConfig, run_forecast
 from core.history import LEVELS, TOTAL
 from core.metrics import BANDS, model_names
-from core.models import LABELS
+from core.models import label_of
 from core.models.base import PLANNED_COLUMNS, default_season_length
 from core.store import REPAIR_MIN_AGE_S, _fsync_dir, _write_parquet  # the workspace's durable writers
 
@@ -284,7 +284,7 @@ def _write_json(value: dict, path: Path) -> None:
 # --- tables for planners ---------------------------------------------------------------------------------------------
 def model_label(name: str) -> str:
     """The planner's name of a model (``"ets"`` -> ``"Exponential smoothing (ETS)"``)."""
-    return LABELS.get(name, name)
+    return label_of(name)
 
 
 def leaderboard_table(leaderboard: pd.DataFrame) -> pd.DataFrame:

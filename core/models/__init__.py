@@ -31,7 +31,29 @@ LABELS: dict[str, str] = {
 DEFAULT_MODELS: tuple[str, ...] = ("snaive", "ets", "tsb", "lgbm", "tsfm")
 
 
+#: names a fine-tuned transformer: ``tsfm@<registered version or checkpoint folder>``
+FINETUNED_PREFIX = "tsfm@"
+
+
+def is_finetuned(name: str) -> bool:
+    """True for ``tsfm@<version or folder>``, a fine-tuned transformer."""
+    return name.startswith(FINETUNED_PREFIX) and len(name) > len(FINETUNED_PREFIX)
+
+
+def is_known(name: str) -> bool:
+    return name in MODELS or is_finetuned(name)
+
+
+def label_of(name: str) -> str:
+    """What a planner reads for a model name."""
+    if is_finetuned(name):
+        return f"Fine-tuned transformer ({name[len(FINETUNED_PREFIX):]})"
+    return LABELS.get(name, name)
+
+
 def model_class(name: str) -> type[Forecaster]:
+    if is_finetuned(name):
+        name = "tsfm"
     if name not in MODELS:
         known = ", ".join(list(MODELS) + ["auto"])
         raise ValueError(f"Unknown model {name!r}. Known models: {known}.")
@@ -45,8 +67,15 @@ def make_model(name: str, **settings) -> Forecaster:
 
     cls = model_class(name)
     accepted = inspect.signature(cls.__init__).parameters
-    return cls(**{k: v for k, v in settings.items() if k in accepted})
+    settings = {k: v for k, v in settings.items() if k in accepted}
+    if not is_finetuned(name):
+        return cls(**settings)
+    from core.registry import resolve_checkpoint
+
+    model = cls(**{**settings, "checkpoint": resolve_checkpoint(name[len(FINETUNED_PREFIX):])})
+    model.name, model.label = name, label_of(name)  # the forecast columns are named after the version
+    return model
 
 
-__all__ = ["DEFAULT_MODELS", "DEFAULT_QUANTILES", "LABELS", "MODELS", "Forecaster", "SamplePaths", "make_model",
-           "model_class"]
+__all__ = ["DEFAULT_MODELS", "DEFAULT_QUANTILES", "FINETUNED_PREFIX", "LABELS", "MODELS", "Forecaster", "SamplePaths",
+           "is_finetuned", "is_known", "label_of", "make_model", "model_class"]

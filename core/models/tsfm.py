@@ -25,7 +25,7 @@ import functools
 import json
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,8 @@ from core.models.features import numeric_grid, value_grids
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "tsfm_checkpoint"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+#: a fine-tuned LoRA checkpoint's adapter weights (instead of WEIGHTS_FILE)
+ADAPTER_FILE = "adapter_model.safetensors"
 #: the quantile levels the network emits; other levels are interpolated between them
 NETWORK_QUANTILES: tuple[float, ...] = (0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975)
 FREQS: tuple[str, ...] = (schema.DAILY, schema.WEEKLY, schema.MONTHLY)
@@ -84,6 +86,8 @@ class TSFMConfig:
     use_covariates: bool = True
     #: "patchtst" (self-attention over patches) or "patchtsmixer" (MLP mixing); compared in the model card
     backbone: str = "patchtst"
+    #: known-future inputs a fine-tuned model added (see :func:`extra_feature_grid`): read by a third head
+    extra_features: tuple[str, ...] = ()
     #: what the checkpoint records about how it was made (corpus, steps, scores); not architecture
     card: dict = field(default_factory=dict, compare=False)
 
@@ -118,8 +122,9 @@ class TSFMConfig:
         raw = json.loads(text)
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in raw.items() if k in known}
-        if "quantiles" in values:
-            values["quantiles"] = tuple(values["quantiles"])
+        for name in ("quantiles", "extra_features"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
 
@@ -139,21 +144,32 @@ def build_network(config: TSFMConfig):
             head_in = config.n_patches * (config.d_model + len(PATCH_FEATURES)) + len(FREQS)
             self.head = nn.Linear(head_in, config.horizon * n_quantiles)
             self.dropout = nn.Dropout(config.dropout)
-            if config.use_covariates:
+            if config.use_covariates or config.extra_features:
                 self.summary = nn.Linear(head_in, config.summary_dim)
+            if config.use_covariates:
                 self.covariates = nn.Sequential(
                     nn.Linear(len(FUTURE_FEATURES) + config.summary_dim, config.covariate_hidden), nn.GELU(),
                     nn.Linear(config.covariate_hidden, config.covariate_hidden), nn.GELU(),
                     nn.Linear(config.covariate_hidden, n_quantiles))
+            if config.extra_features:
+                # added by fine-tuning; its last layer starts at zero, so training starts from the base's forecast
+                self.extra = nn.Sequential(
+                    nn.Linear(len(config.extra_features) + config.summary_dim, config.covariate_hidden), nn.GELU(),
+                    nn.Linear(config.covariate_hidden, n_quantiles))
+                nn.init.zeros_(self.extra[-1].weight)
+                nn.init.zeros_(self.extra[-1].bias)
 
-        def forward(self, context, patch_features, freq, future):
+        def forward(self, context, patch_features, freq, future, extra=None):
             encoded = self.encoder(past_values=context.unsqueeze(-1)).last_hidden_state[:, 0]  # (B, P, d)
             flat = torch.cat([encoded, patch_features], dim=-1).flatten(1)
             flat = torch.cat([flat, freq], dim=-1)
             out = self.head(self.dropout(flat)).view(len(context), self.config.horizon, -1)
-            if self.config.use_covariates:
+            if self.config.use_covariates or self.config.extra_features:
                 summary = self.summary(flat).unsqueeze(1).expand(-1, self.config.horizon, -1)
+            if self.config.use_covariates:
                 out = out + self.covariates(torch.cat([future, summary], dim=-1))
+            if self.config.extra_features:
+                out = out + self.extra(torch.cat([extra, summary], dim=-1))
             return out
 
     return TSFMNetwork(config)
@@ -188,6 +204,8 @@ class SeriesGrids:
     event: np.ndarray
     event_window: np.ndarray
     holiday: np.ndarray
+    #: ``(n, T, E)`` values of the checkpoint's ``extra_features`` (fine-tuned models only)
+    extra: np.ndarray | None = None
 
 
 def _gather(values: np.ndarray, index: np.ndarray, fill: float) -> np.ndarray:
@@ -269,9 +287,47 @@ def network_inputs(grids: SeriesGrids, origin: np.ndarray, config: TSFMConfig) -
         np.repeat(((np.arange(horizon) + 1) / horizon)[None, :], n, axis=0),
         *[np.repeat(freq_onehot[:, [j]], horizon, axis=1) for j in range(len(FREQS))],
     ], axis=-1)
-    return {"context": context.astype(np.float32), "patch_features": patch_features.astype(np.float32),
-            "freq": freq_onehot.astype(np.float32), "future": future.astype(np.float32),
-            "scale": scale.astype(np.float64)}
+    inputs = {"context": context.astype(np.float32), "patch_features": patch_features.astype(np.float32),
+              "freq": freq_onehot.astype(np.float32), "future": future.astype(np.float32),
+              "scale": scale.astype(np.float64)}
+    if config.extra_features:
+        extra = np.zeros((n, horizon, len(config.extra_features)), dtype=np.float32)
+        if grids.extra is not None:
+            inside = (ahead >= 0) & (ahead < grids.extra.shape[1])
+            rows = np.repeat(np.arange(n)[:, None], horizon, axis=1)
+            extra[inside] = grids.extra[rows[inside], ahead[inside]]
+        inputs["extra"] = extra
+    return inputs
+
+
+def extra_feature_grid(names: Sequence[str], columns: dict[str, np.ndarray], statics: dict[str, np.ndarray],
+                       shape: tuple[int, int]) -> np.ndarray:
+    """``(n, T, E)`` float32 values of a fine-tuned model's extra inputs, in the order of ``names``.
+
+    A name is ``future:COLUMN`` (a numeric known-future column: values in [-1, 1] as they are, larger ones
+    compressed to ``sign * (1 + log|x|)``), ``future:COLUMN=VALUE`` (1 where a text column equals VALUE) or
+    ``static:COLUMN=VALUE`` (1 for the series whose static column equals VALUE). ``columns`` holds the
+    ``(n, T)`` grids of the known-future columns, ``statics`` each static column per series. A column that is
+    missing gives zeros (the value is taken as unknown).
+    """
+    n, length = shape
+    out = np.zeros((n, length, len(names)), dtype=np.float32)
+    for k, name in enumerate(names):
+        kind, _, spec = name.partition(":")
+        column, equals, value = spec.partition("=")
+        if kind == "static":
+            if column in statics:
+                out[:, :, k] = (np.asarray(statics[column]).astype(str) == value)[:, None]
+            continue
+        if column not in columns:
+            continue
+        grid = columns[column]
+        if equals:
+            out[:, :, k] = np.asarray(grid, dtype=object).astype(str) == value
+        else:
+            x = np.nan_to_num(numeric_grid(np.asarray(grid)), nan=0.0, posinf=0.0, neginf=0.0)
+            out[:, :, k] = np.where(np.abs(x) <= 1, x, np.sign(x) * (1 + np.log(np.maximum(np.abs(x), 1))))
+    return out
 
 
 def interpolate_levels(values: np.ndarray, levels: Sequence[float], wanted: Sequence[float]) -> dict[float, np.ndarray]:
@@ -309,13 +365,21 @@ def save_checkpoint(network, folder: str | Path, card: dict | None = None) -> Pa
 
 
 def load_network(folder: str | Path | None = None, device: str | None = None):
-    """The network in ``folder`` (default: the shipped checkpoint), in eval mode, from safetensors only."""
+    """The network in ``folder`` (default: the shipped checkpoint), in eval mode, from safetensors only.
+
+    ``folder`` holds ``config.json`` and either ``model.safetensors`` or a fine-tuned LoRA adapter
+    (:mod:`core.models.finetune`), which is loaded onto the base it names. Loaded networks are cached and
+    shared: do not train them in place.
+    """
     folder = Path(folder) if folder is not None else SHIPPED_CHECKPOINT
     config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+    adapter_path = folder / ADAPTER_FILE
+    if adapter_path.is_file():
+        weights_path = adapter_path
     if not config_path.is_file() or not weights_path.is_file():
         raise CheckpointError(
-            f"No transformer checkpoint in {folder}: it needs {CONFIG_FILE} and {WEIGHTS_FILE}. "
-            "Create one with 'python -m core pretrain --out FOLDER'.")
+            f"No transformer checkpoint in {folder}: it needs {CONFIG_FILE} and {WEIGHTS_FILE} (or a fine-tuned "
+            f"{ADAPTER_FILE}). Create one with 'python -m core pretrain --out FOLDER' or 'python -m core finetune'.")
     stamp = (weights_path.stat().st_mtime_ns, config_path.stat().st_mtime_ns)
     return _load_cached(str(folder.resolve()), stamp, device or default_device())
 
@@ -326,13 +390,20 @@ def _load_cached(folder: str, stamp: tuple[int, int], device: str):
     from safetensors.torch import load_file
 
     try:
-        config = TSFMConfig.from_json((Path(folder) / CONFIG_FILE).read_text())
-        network = build_network(config)
-        state = load_file(str(Path(folder) / WEIGHTS_FILE))
-        network.load_state_dict(state)
+        if (Path(folder) / ADAPTER_FILE).is_file():
+            from core.models.finetune import load_adapter_network
+
+            network = load_adapter_network(folder)
+        else:
+            config = TSFMConfig.from_json((Path(folder) / CONFIG_FILE).read_text())
+            network = build_network(config)
+            state = load_file(str(Path(folder) / WEIGHTS_FILE))
+            network.load_state_dict(state)
     except (OSError, ValueError, RuntimeError, TypeError, KeyError, SafetensorError) as error:
         raise CheckpointError(f"The transformer checkpoint in {folder} cannot be read: {error}") from error
     network.eval()  # forecasting runs under torch.no_grad() (run_network)
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
     return network.to(device)
 
 
@@ -352,7 +423,7 @@ def run_network(network, inputs: dict[str, np.ndarray], batch_size: int = 1024) 
     with torch.no_grad():
         for lo in range(0, n, batch_size):
             part = {k: torch.from_numpy(inputs[k][lo:lo + batch_size]).to(device)
-                    for k in ("context", "patch_features", "freq", "future")}
+                    for k in ("context", "patch_features", "freq", "future", "extra") if k in inputs}
             out[lo:lo + batch_size] = network(**part).float().cpu().numpy()
     return np.sort(out, axis=-1) * inputs["scale"][:, None, None]
 
@@ -424,13 +495,23 @@ class TSFMForecaster(Forecaster):
         return MIN_HISTORY[freq]
 
     def _fit(self, panel: Panel, mask: np.ndarray) -> None:
-        self.network_ = load_network(self.checkpoint, self.device)
+        self._fit_inputs(panel, load_network(self.checkpoint, self.device))
+
+    def _fit_inputs(self, panel: Panel, network) -> None:
+        """Lay out what ``network`` reads from the panel (the covariate grids); only its ``config`` is used."""
+        self.network_ = network
         frame = panel.frame
         self.open_columns_ = open_columns(frame, [c for c in self.known_future if c in frame.columns])
         self.inputs_used_ = [c for c in (schema.PROMO, schema.PRICE) if c in self.known_future and c in frame.columns]
         self.inputs_used_ += self.open_columns_
         grids = value_grids(frame, panel.ids, panel.dates, self.inputs_used_)
         self.history_ = {column: numeric_grid(grid) for column, grid in grids.items()}
+        names = self.network_.config.extra_features
+        wanted = sorted({n.partition(":")[2].partition("=")[0] for n in names if n.startswith("future:")})
+        self.extra_columns_ = [c for c in wanted if c in self.known_future and c in frame.columns]
+        self.extra_history_ = value_grids(frame, panel.ids, panel.dates, self.extra_columns_)
+        statics = panel.statics.reindex(pd.Index(panel.ids, name=schema.UNIQUE_ID))
+        self.extra_statics_ = {c: statics[c].to_numpy(dtype=object) for c in statics.columns}
         self.band_scale_ = None
 
     def _grids(self, mask: np.ndarray, future: pd.DataFrame, h: int) -> tuple[SeriesGrids, np.ndarray]:
@@ -459,6 +540,21 @@ class TSFMForecaster(Forecaster):
             promo, price = np.zeros_like(promo), np.full_like(price, np.nan)
         grids = SeriesGrids(panel.freq, sales, observed.astype(np.float32), promo, price,
                             *[np.broadcast_to(calendar[k], (m, total)) for k in ("event", "event_window", "holiday")])
+        names = self.network_.config.extra_features
+        if names:
+            columns = {}
+            for column in self.extra_columns_:
+                history = self.extra_history_[column][mask]
+                grid = np.full((m, total), np.nan if history.dtype.kind == "f" else None, dtype=history.dtype)
+                grid[:, :n_hist] = history
+                if column in future.columns:
+                    values = future[column]
+                    values = (pd.to_numeric(values, errors="coerce").to_numpy(dtype=float) if grid.dtype.kind == "f"
+                              else values.to_numpy(dtype=object))
+                    grid[:, n_hist:] = values.reshape(m, h)
+                columns[column] = grid
+            statics = {c: values[mask] for c, values in self.extra_statics_.items()}
+            grids.extra = extra_feature_grid(names, columns, statics, (m, total))
         return grids, open_flag
 
     def _quantile_path(self, grids: SeriesGrids, origin: int, h: int) -> np.ndarray:
@@ -471,8 +567,7 @@ class TSFMForecaster(Forecaster):
         sales, observed = grids.sales.copy(), grids.observed.copy()
         while done < h:
             step = min(config.horizon, h - done)
-            chunk = SeriesGrids(grids.freq, sales, observed, grids.promo, grids.price, grids.event,
-                                grids.event_window, grids.holiday)
+            chunk = replace(grids, sales=sales, observed=observed)
             inputs = network_inputs(chunk, np.full(m, origin + done), config)
             values = run_network(self.network_, inputs, self.batch_size)[:, :step]
             out[:, done:done + step] = values
@@ -531,7 +626,7 @@ class TSFMForecaster(Forecaster):
 
         history = SeriesGrids(grids.freq, part(grids.sales)[:, :n_hist], part(grids.observed)[:, :n_hist],
                               part(grids.promo), part(grids.price), part(grids.event), part(grids.event_window),
-                              part(grids.holiday))
+                              part(grids.holiday), None if grids.extra is None else part(grids.extra))
         actual = history.sales[:, n_hist - k:].copy()
         usable = (history.observed[:, n_hist - k:] > 0.5) & np.isfinite(actual)
         if usable.sum() < 200:
@@ -571,7 +666,7 @@ def _pinball(values: np.ndarray, actual: np.ndarray, usable: np.ndarray, levels:
 
 def _without_calendar(grids: SeriesGrids) -> SeriesGrids:
     blank = np.zeros_like(grids.event)
-    return SeriesGrids(grids.freq, grids.sales, grids.observed, grids.promo, grids.price, blank, blank, blank)
+    return replace(grids, event=blank, event_window=blank, holiday=blank)
 
 
 def _calendar_flags(dates: pd.DatetimeIndex, freq: str, countries: Sequence[str]) -> dict[str, np.ndarray]:
