@@ -74,6 +74,7 @@ navigation = st.navigation([
     st.Page(home, title="Home", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
     st.Page("pages/forecast.py", title="Forecast", icon=":material/query_stats:", url_path="forecast"),
+    st.Page("pages/finetune.py", title="Fine-tuning", icon=":material/model_training:", url_path="finetune"),
     st.Page("pages/seasonality.py", title="Seasonality", icon=":material/insights:", url_path="seasonality"),
 ])
 with explained_errors():

@@ -79,3 +79,14 @@ def fan_figure(fan: FanData, title: str = "", model_label: str = "forecast", uni
 def _short(text: str, limit: int = 40) -> str:
     text = text.replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def loss_figure(log: pd.DataFrame) -> go.Figure:
+    """Training and validation loss against the step, from a fine-tuning ``log.csv`` (:func:`read_log`)."""
+    figure = go.Figure()
+    for column, name in (("train_loss", "training loss"), ("validation_loss", "validation loss")):
+        rows = log.dropna(subset=[column])
+        figure.add_trace(go.Scatter(x=rows["step"], y=rows[column], mode="lines+markers", name=name))
+    figure.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="step",
+                         yaxis_title="quantile loss", legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    return figure

@@ -21,6 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from core.errors import StockPilotError
 from core.models import FINETUNED_PREFIX
 from core.store import Workspace
@@ -80,17 +82,23 @@ class ModelRegistry:
     def _connect(self):
         return self.workspace._connect()  # the workspace's short-lived autocommit connections (WAL)
 
+    def check_name(self, name: str, reserved: set[str] | frozenset[str] = frozenset()) -> str:
+        """``name`` stripped, or :class:`RegistryError` saying why it cannot name a new version (``reserved``:
+        names that runs still training will take)."""
+        name = name.strip()
+        if not _NAME.fullmatch(name):
+            raise RegistryError(f"A version name is 1-48 letters, digits, '.', '_' or '-' and starts with a letter "
+                                f"or digit; got {name!r}.")
+        if self.find(name) is not None or name in reserved:
+            raise RegistryError(f"A version named {name!r} exists already: choose another name or delete it.")
+        return name
+
     def register(self, folder: str | Path, name: str, dataset_id: str, dataset_name: str,
                  scores: dict | None = None) -> ModelVersion:
         """Move a finished fine-tuning ``folder`` into the registry as version ``name``."""
         from core.models.finetune import read_info
 
-        name = name.strip()
-        if not _NAME.fullmatch(name):
-            raise RegistryError(f"A version name is 1-48 letters, digits, '.', '_' or '-' and starts with a letter "
-                                f"or digit; got {name!r}.")
-        if self.find(name) is not None:
-            raise RegistryError(f"A version named {name!r} exists already: choose another name or delete it.")
+        name = self.check_name(name)
         info = read_info(folder)
         if not info:
             raise RegistryError(f"{folder} is not a finished fine-tuning run (it has no finetune.json).")
@@ -158,6 +166,20 @@ class ModelRegistry:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path.name)
         return removed
+
+    def table(self) -> pd.DataFrame:
+        """The versions as a planner reads them: name, dataset, mode, date, the fine-tuned model's MASE and WQL
+        on its validation window, the zero-shot WQL there, and which one is active."""
+        from core.models.finetune import FINETUNED_ROW, ZERO_SHOT_ROW
+
+        active = self.active()
+        return pd.DataFrame([{
+            "Version": v.name, "Dataset": v.dataset_name, "Mode": v.mode,
+            "Created": v.created_at[:16].replace("T", " "),
+            "MASE": v.scores.get(FINETUNED_ROW, {}).get("mase"), "WQL": v.scores.get(FINETUNED_ROW, {}).get("wql"),
+            "Zero-shot WQL": v.scores.get(ZERO_SHOT_ROW, {}).get("wql"),
+            "Active": "✓" if active is not None and v.id == active.id else ""} for v in self.list()],
+            columns=["Version", "Dataset", "Mode", "Created", "MASE", "WQL", "Zero-shot WQL", "Active"])
 
     def _version(self, row: tuple) -> ModelVersion:
         return ModelVersion(*row[:7], scores=json.loads(row[7]), info=json.loads(row[8]),

@@ -9,6 +9,7 @@ from core import schema
 from core.history import LEVELS, levels_for
 from core.models import DEFAULT_MODELS, MODELS
 from core.plots import fan_figure
+from core.registry import ModelRegistry
 from core.results import (auto_choice_table, backtest_config, compute_run, describe_run, downloadable, fan_data,
                           forecast_models, leaderboard_table, level_members, member_series, model_label, run_key,
                           segment_kinds, segment_table)
@@ -40,17 +41,24 @@ if info is None:
 freq_name = schema.FREQ_NAMES.get(info.freq, info.freq)
 horizon = int(st.session_state.get(f"horizon_{info.freq}", schema.DEFAULT_HORIZON.get(info.freq, 28)))
 run_state = f"forecast_run_{info.id}"  # the run this session last made or loaded for the dataset
+options, defaults = list(MODELS), list(DEFAULT_MODELS)
+tuned = ModelRegistry(workspace()).active()  # the fine-tuned version chosen on the Fine-tuning page
+if tuned is not None:
+    for names in (options, defaults):
+        names.insert(names.index("tsfm") + 1, tuned.model_name)
 
 with st.form("backtest_form", border=True):
     st.markdown(f"**Backtest on {info.name}**: each model forecasts the last periods of your history as if they "
                 "had not happened yet, and is scored against what was actually sold.")
     left, right = st.columns([3, 1])
-    models = left.multiselect("Models", list(MODELS), default=list(DEFAULT_MODELS), format_func=model_label,
-                              key="forecast_models")
+    models = left.multiselect("Models", options, default=defaults, format_func=model_label, key="forecast_models")
     windows = right.number_input("Backtest windows", min_value=1, max_value=MAX_WINDOWS, value=3,
                                  key="forecast_windows", help="More windows: a fairer score, a longer wait")
     st.caption(f"Horizon: {horizon} {freq_name} periods (set in the sidebar). The future forecast uses the same "
                "models, and Auto picks the best one per segment from this backtest.")
+    if tuned is not None:
+        st.caption(f"{model_label(tuned.model_name)} is active (chosen on the Fine-tuning page): it is backtested "
+                   f"next to the zero-shot transformer, tuned on {tuned.dataset_name}.")
     submitted = st.form_submit_button("Run backtest", type="primary", key="run_backtest")
 
 if submitted:
