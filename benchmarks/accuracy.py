@@ -150,21 +150,33 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def protocol_parser(description: str) -> argparse.ArgumentParser:
+    """The options every backtest benchmark shares: datasets, horizon, windows, --no-write."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated (default: all)")
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated (default: all)")
     parser.add_argument("--horizon", type=int, default=28)
     parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only; leave results/ and RESULTS.md")
+    return parser
+
+
+def available_datasets(text: str) -> list[str]:
+    """The comma-separated datasets whose files are there (the others are named and skipped)."""
+    names = []
+    for name in [d.strip() for d in text.split(",") if d.strip()]:
+        if DATASETS[name]["path"].exists():
+            names.append(name)
+        else:
+            print(f"skipping {name}: {DATASETS[name]['path']} is not there")
+    return names
+
+
+def main() -> None:
+    parser = protocol_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated (default: all)")
     args = parser.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    results = []
-    for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
-        if not DATASETS[name]["path"].exists():
-            print(f"skipping {name}: {DATASETS[name]['path']} is not there")
-            continue
-        results.append(run_dataset(name, models, args.horizon, args.windows))
+    results = [run_dataset(name, models, args.horizon, args.windows) for name in available_datasets(args.datasets)]
     summary = {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "h": args.horizon, "windows": args.windows,
                "machine": machine(), "results": results}
     publish("accuracy", summary, markdown(summary), write=not args.no_write)

@@ -22,7 +22,6 @@ series with three years of history.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import DATASETS, PEERS, load_dataset  # noqa: I001
+from accuracy import DATASETS, PEERS, available_datasets, load_dataset, protocol_parser  # noqa: I001
 from harness import RESULTS_DIR, ROOT, machine, machine_line, publish, run_child
 
 sys.path.insert(0, str(ROOT))
@@ -56,8 +55,10 @@ from accuracy import load_dataset
 from core.backtest import BacktestConfig, cross_validation
 name, settings, h, windows, out = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 frame, known, countries = load_dataset(name)
+import functools
 import core.models.tsfm as tsfm
 original = tsfm.TSFMForecaster.__init__
+@functools.wraps(original)  # keeps the signature: make_model passes only the settings __init__ declares
 def configured(self, *args, **kwargs):
     original(self, *args, **{**kwargs, **settings})
 tsfm.TSFMForecaster.__init__ = configured
@@ -196,23 +197,15 @@ def markdown(summary: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated (default: all)")
+    parser = protocol_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated (default: all)")
     parser.add_argument("--checkpoint", help="checkpoint folder (default: the shipped one)")
-    parser.add_argument("--horizon", type=int, default=28)
-    parser.add_argument("--windows", type=int, default=3)
     parser.add_argument("--speed-series", type=int, default=5000, help="0 skips the speed measurement")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave results/ and RESULTS.md")
     parser.add_argument("--json-out", help="also write the summary to this file")
     args = parser.parse_args()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    results = []
-    for name in [d.strip() for d in args.datasets.split(",") if d.strip()]:
-        if not DATASETS[name]["path"].exists():
-            print(f"skipping {name}: {DATASETS[name]['path']} is not there")
-            continue
-        results.append(run_dataset(name, variants, args.checkpoint, args.horizon, args.windows))
+    results = [run_dataset(name, variants, args.checkpoint, args.horizon, args.windows)
+               for name in available_datasets(args.datasets)]
     speed = None
     if args.speed_series:
         settings = {"checkpoint": args.checkpoint} if args.checkpoint else {}

@@ -85,7 +85,7 @@ def _finetune(args: argparse.Namespace) -> int:
         step = update.get("step", 0)
         if "train_loss" not in update or step - last["logged"] >= 20 or update.get("fraction") == 1.0:
             last["logged"] = step
-            loss = update.get("validation_loss")
+            loss = update.get("best_validation_loss", update.get("validation_loss"))
             tail = f"  best validation loss {loss:.4f}" if loss is not None else ""
             print(f"{update.get('message', '')}{tail}", file=sys.stderr, flush=True)
 

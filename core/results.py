@@ -34,6 +34,7 @@ import pandas as pd
 
 from core import schema
 from core.backtest import AUTO, CUTOFF, BacktestConfig, BacktestResult, cross_validation
+from core.errors import StockPilotError
 from core.forecast import ForecastConfig, run_forecast
 from core.history import LEVELS, TOTAL
 from core.metrics import BANDS, model_names
@@ -109,9 +110,26 @@ def forecast_config(config: BacktestConfig) -> ForecastConfig:
 def run_key(dataset_id: str, dataset_created_at: str, config: BacktestConfig) -> str:
     """A stable key for a run: the same dataset and settings give the same key, any change another one."""
     payload = {"format": FORMAT_VERSION, "dataset": dataset_id, "created_at": dataset_created_at,
-               "config": _config_to_dict(config)}
+               "config": _config_to_dict(config), "checkpoints": _checkpoint_stamps(config.models)}
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _checkpoint_stamps(models: Sequence[str]) -> dict[str, str]:
+    """For fine-tuned models (``tsfm@<version>``), which checkpoint the name points at and when it was written:
+    a version deleted and made again under the same name is another model, so its runs get other keys."""
+    from core.models import FINETUNED_PREFIX, is_finetuned
+    from core.registry import resolve_checkpoint
+
+    stamps = {}
+    for name in models:
+        if is_finetuned(name):
+            try:
+                folder = resolve_checkpoint(name[len(FINETUNED_PREFIX):])
+                stamps[name] = f"{folder.resolve()}@{(folder / 'config.json').stat().st_mtime_ns}"
+            except (StockPilotError, OSError):
+                stamps[name] = "missing"  # the backtest itself will say so
+    return stamps
 
 
 def compute_run(df: pd.DataFrame, config: BacktestConfig, dataset_id: str, dataset_created_at: str,

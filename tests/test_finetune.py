@@ -108,7 +108,8 @@ def test_a_lora_checkpoint_is_small_and_reloads_to_identical_forecasts(tmp_path)
 
 
 def test_full_fine_tuning_writes_a_complete_checkpoint(tmp_path):
-    tune(tmp_path, "full")
+    tune(tmp_path, "lora")
+    tune(tmp_path, "full")  # into the same folder: the earlier adapter must not shadow the new weights
     out = tmp_path / "run"
     assert (out / WEIGHTS_FILE).is_file() and not (out / ADAPTER_FILE).exists()
     info = json.loads((out / INFO_FILE).read_text())

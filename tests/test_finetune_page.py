@@ -13,6 +13,7 @@ from conftest import REPO
 from core.data.synthetic import generate_series
 from core.datasets import DEMO_SALES, import_upload, load_demo_shop
 from core.jobs import JobRunner
+from core.models.finetune import FinetuneConfig
 from core.registry import ModelRegistry
 from core.store import Workspace
 
@@ -83,7 +84,7 @@ def test_the_form_offers_the_defaults_on_the_demo_shop():
     at = _finetune_page()
     assert not at.exception and not at.error
     assert at.radio(key="finetune_mode").value == "lora"
-    assert at.number_input(key="finetune_steps").value == 400
+    assert at.number_input(key="finetune_steps").value == FinetuneConfig().max_steps
     assert at.number_input(key="finetune_minutes").value == 10.0
     name = at.text_input(key="finetune_name")
     assert name.value == "" and name.placeholder.startswith("demo-shop-<mode>-")

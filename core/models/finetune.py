@@ -89,7 +89,7 @@ class FinetuneConfig:
     mode: str = "lora"
     #: validation window in periods (default: 28 days, 12 weeks or 6 months; at most the network's horizon)
     horizon: int | None = None
-    max_steps: int = 400
+    max_steps: int = 600
     #: stop (keeping the best weights so far) after this much training time
     max_minutes: float | None = 10.0
     batch_size: int = 128
@@ -323,8 +323,8 @@ def base_folder(reference: dict) -> Path:
 def _base_network(base: str | Path | None, config: TSFMConfig):
     """A trainable copy of the base checkpoint's network laid out for ``config`` (its extra head new)."""
     source = load_network(base, "cpu")
-    if (Path(base) / ADAPTER_FILE).is_file() if base is not None else False:
-        source = merged_network(source)
+    if base is not None and (Path(base) / ADAPTER_FILE).is_file():
+        source = merged_network(source)  # adapters on adapters: the new ones adapt the merged weights
     network = build_network(config)
     missing, unexpected = network.load_state_dict(copy.deepcopy(source.state_dict()), strict=False)
     if unexpected or any(not key.startswith("extra.") for key in missing):
@@ -390,8 +390,8 @@ def finetune(frame: pd.DataFrame, out: str | Path, config: FinetuneConfig = Fine
              progress: Progress | None = None, dataset: dict | None = None) -> FinetuneResult:
     """Fine-tune the checkpoint ``base`` (default: the shipped one) on ``frame`` and save it to ``out``.
 
-    ``progress`` receives dicts with ``step, total, epoch, fraction, train_loss, validation_loss, elapsed_s,
-    message`` as training goes (an exception it raises stops training; ``state.pt`` allows resuming).
+    ``progress`` receives dicts with ``step, total, epoch, fraction, train_loss, validation_loss`` (the latest
+    check), ``best_validation_loss, elapsed_s, message`` as training goes (an exception it raises stops training; ``state.pt`` allows resuming).
     """
     import torch
 
@@ -442,8 +442,9 @@ def finetune(frame: pd.DataFrame, out: str | Path, config: FinetuneConfig = Fine
         best_loss, best_step, bad_evals, best_state = (state["best_loss"], state["best_step"], state["bad_evals"],
                                                        state["best_state"])
         _truncate_log(out / LOG_FILE, step)
-    else:
-        (out / LOG_FILE).unlink(missing_ok=True)
+    else:  # a fresh run: nothing of an earlier one in the folder may be mistaken for this one's
+        for stale in (LOG_FILE, STATE_FILE, INFO_FILE, CONFIG_FILE, WEIGHTS_FILE, ADAPTER_FILE, ADAPTER_CONFIG):
+            (out / stale).unlink(missing_ok=True)
     zero_shot_loss = _evaluate(network, validation)
     if step == 0:
         _append_log(out / LOG_FILE, {"step": 0, "epoch": 0.0, "lr": 0.0, "train_loss": "",
@@ -463,6 +464,7 @@ def finetune(frame: pd.DataFrame, out: str | Path, config: FinetuneConfig = Fine
     clock = time.perf_counter()
     elapsed = elapsed_before
     running, count, stop_reason = 0.0, 0, None
+    validation_loss = zero_shot_loss if step == 0 else best_loss
     while step < config.max_steps and stop_reason is None:
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(step, group["base_lr"], config)
@@ -497,7 +499,7 @@ def finetune(frame: pd.DataFrame, out: str | Path, config: FinetuneConfig = Fine
             stop_reason = "time budget"
         say({"message": f"Step {step:,} of {config.max_steps:,}", "step": step, "total": config.max_steps,
              "epoch": round(epoch, 3), "fraction": step / config.max_steps, "train_loss": float(loss.detach()),
-             "validation_loss": best_loss, "elapsed_s": round(elapsed, 1)})
+             "validation_loss": validation_loss, "best_validation_loss": best_loss, "elapsed_s": round(elapsed, 1)})
     stop_reason = stop_reason or "steps"
     save_state()
     network.load_state_dict(best_state, strict=False)
@@ -670,12 +672,14 @@ def run_job(params: dict, context) -> dict:
 
     ``params``: ``dataset_id``, ``name`` (the version name), ``mode``, and optionally ``max_steps``,
     ``max_minutes``, ``horizon``, ``learning_rate``, ``base`` (a registered version), ``countries``,
-    ``known_future``, ``resume_dir`` (the ``model`` folder of a stopped job, to continue from). Progress goes to the job's progress record; the run's files are in the job
-    folder until registered. Returns the version id, the comparison and the verdict.
+    ``known_future``, ``resume_dir`` (the ``model`` folder of a stopped job, to continue from). Progress goes to
+    the job's progress record; the run's files are in the job folder until registered. Returns the version id,
+    the comparison and the verdict.
     """
     from core.registry import ModelRegistry, resolve_checkpoint
 
     workspace = context.workspace
+    ModelRegistry(workspace).check_name(params["name"])  # before training, not after it
     dataset = workspace.get(params["dataset_id"])
     frame = workspace.load_frame(dataset.id)
     known = tuple(params.get("known_future") or [c for c in PLANNED_COLUMNS if c in frame.columns])

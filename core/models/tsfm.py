@@ -506,12 +506,14 @@ class TSFMForecaster(Forecaster):
         self.inputs_used_ += self.open_columns_
         grids = value_grids(frame, panel.ids, panel.dates, self.inputs_used_)
         self.history_ = {column: numeric_grid(grid) for column, grid in grids.items()}
+        self.extra_columns_, self.extra_history_, self.extra_statics_ = [], {}, {}
         names = self.network_.config.extra_features
-        wanted = sorted({n.partition(":")[2].partition("=")[0] for n in names if n.startswith("future:")})
-        self.extra_columns_ = [c for c in wanted if c in self.known_future and c in frame.columns]
-        self.extra_history_ = value_grids(frame, panel.ids, panel.dates, self.extra_columns_)
-        statics = panel.statics.reindex(pd.Index(panel.ids, name=schema.UNIQUE_ID))
-        self.extra_statics_ = {c: statics[c].to_numpy(dtype=object) for c in statics.columns}
+        if names:  # a fine-tuned network with inputs of its own
+            wanted = sorted({n.partition(":")[2].partition("=")[0] for n in names if n.startswith("future:")})
+            self.extra_columns_ = [c for c in wanted if c in self.known_future and c in frame.columns]
+            self.extra_history_ = value_grids(frame, panel.ids, panel.dates, self.extra_columns_)
+            statics = panel.statics.reindex(pd.Index(panel.ids, name=schema.UNIQUE_ID))
+            self.extra_statics_ = {c: statics[c].to_numpy(dtype=object) for c in statics.columns}
         self.band_scale_ = None
 
     def _grids(self, mask: np.ndarray, future: pd.DataFrame, h: int) -> tuple[SeriesGrids, np.ndarray]:
