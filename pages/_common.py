@@ -43,7 +43,13 @@ def ensure_navigation() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _workspace(root: str) -> Workspace:
-    return Workspace(root)
+    workspace = Workspace(root)
+    # once per server start and workspace: jobs whose worker died while the dashboard was down are marked
+    # failed with the reason, and queued ones start
+    from core.jobs import JobRunner
+
+    JobRunner(workspace).start_up()
+    return workspace
 
 
 def workspace() -> Workspace:

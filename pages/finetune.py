@@ -132,7 +132,7 @@ def show_job(job) -> None:
         (st.success if verdict.startswith("Fine-tuning helped") else st.info)(verdict)
         st.caption(f"{job.result['steps']:,} steps in {duration(job.result['wall_time_s'])} (stopped by "
                    f"{job.result['stopped_by']}); scored on the last periods of every series, which it never "
-                   "trained on.")
+                   "trained on (its best step was chosen on them, which flatters it a little).")
         if version is not None and (version.folder / "log.csv").is_file():
             st.download_button("Download the training log (CSV)", (version.folder / "log.csv").read_bytes(),
                                file_name=f"{version.name}-log.csv", mime="text/csv", key="download_finetune_log")
