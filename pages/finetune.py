@@ -112,6 +112,15 @@ def show_job(job) -> None:
         st.error(f"The fine-tuning failed: {job.error}")
     elif job.status == "cancelled":
         st.info("The fine-tuning was cancelled; no version was saved. Start a new one above.")
+    saved = job.folder / "model" / "state.pt"
+    if job.status in ("failed", "cancelled") and saved.is_file() and not busy:
+        if st.button("Resume from its last checkpoint", key="resume_finetune",
+                     help="Continue the stopped run where it last saved its state (every 40 steps)"):
+            with explained_errors():
+                registry.check_name(job.params["name"], taken)
+                runner.submit("finetune", {**job.params, "resume_dir": str(saved.parent)}, title=job.title)
+                st.session_state["finetune_toast"] = f"Resuming version {job.params['name']!r}."
+                st.rerun()
     version = registry.find(job.result["version_id"]) if job.status == "succeeded" else None
     folder = version.folder if version is not None else job.folder / "model"
     log = read_log(folder)

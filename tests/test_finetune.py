@@ -328,3 +328,32 @@ def test_a_finetune_job_runs_in_a_worker_and_a_killed_one_leaves_the_workspace_c
     runner.cancel(cancelled.id)
     assert runner.wait(cancelled.id, timeout=60).status == CANCELLED
     assert [v.name for v in ModelRegistry(workspace).list()] == ["job-v1"]
+
+
+def test_a_stopped_finetune_job_resumes_from_its_last_checkpoint():
+    from core.datasets import save_result
+    from core.data.validate import load_sales
+    from core.jobs import CANCELLED, SUCCEEDED, JobRunner
+
+    workspace = Workspace()
+    data = generate_series(4, 150, seed=2).to_csv(index=False).encode()
+    dataset = save_result(workspace, load_sales(data, filename="s.csv"), "Shop", "s.csv", data)
+    runner = JobRunner(workspace)
+    params = {"dataset_id": dataset.id, "name": "resumed", "mode": "lora", "max_steps": 100000, "max_minutes": 30,
+              "horizon": 10, "base": str(TINY), "countries": ["US"]}
+    first = runner.submit("finetune", params)
+    state = first.folder / "model" / "state.pt"
+    deadline = time.monotonic() + 180
+    while not state.is_file():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert runner.wait(runner.cancel(first.id).id, timeout=60).status == CANCELLED
+    import torch
+
+    saved_at = torch.load(state, weights_only=False)["step"]
+    second = runner.wait(runner.submit("finetune", {**params, "max_steps": saved_at + 20,
+                                                    "resume_dir": str(state.parent)}).id, timeout=240)
+    assert second.status == SUCCEEDED, second.error
+    assert second.result["steps"] == saved_at + 20
+    log = read_log(ModelRegistry(workspace).get("resumed").folder)
+    assert log["step"].iloc[0] == 0 and saved_at in log["step"].tolist() and log["step"].iloc[-1] == saved_at + 20

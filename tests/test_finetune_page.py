@@ -3,6 +3,7 @@ watched to its comparison, cancelling, bad names, and choosing the version the F
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +150,27 @@ def test_a_running_fine_tuning_can_be_cancelled(workspace_home):
     assert any("was cancelled" in i.value for i in at.info)
     assert not at.button(key="start_finetune").disabled
     assert not ModelRegistry(Workspace(workspace_home)).list()
+
+
+def test_a_stopped_fine_tuning_can_be_resumed_from_its_checkpoint(workspace_home):
+    _small_dataset(workspace_home)
+    at = _start(_finetune_page(), steps=5_000, name="resumable")
+    runner = JobRunner(Workspace(workspace_home))
+    (job,) = runner.list("finetune")
+    state = job.folder / "model" / "state.pt"
+    deadline = time.monotonic() + JOB_WAIT_S
+    while not state.is_file():  # written every 40 steps
+        assert time.monotonic() < deadline and runner.get(job.id).active
+        time.sleep(0.5)
+    at.button(key="cancel_finetune").click().run()
+    assert runner.wait(job.id, timeout=60).status == "cancelled"
+    at.run()
+    at.button(key="resume_finetune").click().run()
+    assert not at.exception and not at.error
+    resumed = runner.list("finetune")[0]
+    assert resumed.id != job.id and resumed.params["resume_dir"] == str(state.parent)
+    assert resumed.params["name"] == "resumable"
+    runner.wait(runner.cancel(resumed.id).id, timeout=60)
 
 
 def test_the_active_version_drives_the_forecast_page(on_trained):  # last: it changes the shared workspace
