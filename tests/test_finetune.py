@@ -26,7 +26,6 @@ from core.models.finetune import (
     FinetuneConfig,
     FinetuneError,
     WindowSampler,
-    _evaluate,
     choose_extra_features,
     compare,
     finetune,
@@ -34,6 +33,7 @@ from core.models.finetune import (
     read_log,
     verdict,
 )
+from core.models.pretrain import evaluate
 from core.models.tsfm import (
     WEIGHTS_FILE,
     CheckpointError,
@@ -78,8 +78,8 @@ def test_a_few_steps_lower_the_training_loss(tmp_path, mode):
     sampler = validation_batches(tmp_path / "run", frame)
     rng = np.random.default_rng(123)
     training_windows = [sampler.batch(64, rng) for _ in range(4)]
-    tuned = _evaluate(result.network, training_windows)
-    base = _evaluate(load_network(TINY, "cpu"), training_windows)
+    tuned = evaluate(result.network, training_windows)
+    base = evaluate(load_network(TINY, "cpu"), training_windows)
     assert tuned < base * 0.97
     log = read_log(tmp_path / "run")
     assert list(log.columns) == list(LOG_FIELDS)
@@ -194,7 +194,7 @@ def test_extra_inputs_are_found_and_start_neutral(tmp_path):
     assert load_network(tmp_path / "run", "cpu").config.extra_features == tuple(sorted(names))
     # the extra head's last layer starts at zero: the untrained run's validation loss is the base's
     assert result.summary["zero_shot_validation_loss"] == pytest.approx(
-        _evaluate(load_network(TINY, "cpu"), _without_extra(validation_batches(tmp_path / "run", frame, known))),
+        evaluate(load_network(TINY, "cpu"), _without_extra(validation_batches(tmp_path / "run", frame, known))),
         abs=1e-5)
     forecast = TSFMForecaster(checkpoint=tmp_path / "run", known_future=known).fit(frame).predict(5)
     assert forecast["tsfm"].notna().all()

@@ -27,7 +27,6 @@ The result is a checkpoint folder :class:`~core.models.tsfm.TSFMForecaster` load
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 import json
 import math
@@ -61,6 +60,7 @@ from core.models.tsfm import (
     pinball_loss,
     save_checkpoint,
 )
+from core.models.pretrain import append_log, batch_tensors, evaluate, truncate_log, warmup_cosine
 
 MODES = ("lora", "full")
 ADAPTER_CONFIG = "adapter_config.json"
@@ -126,10 +126,7 @@ class FinetuneConfig:
 
 def learning_rate(step: int, base: float, config: FinetuneConfig) -> float:
     """Linear warm-up, then cosine decay to ``min_lr_ratio`` of ``base`` at ``max_steps``."""
-    if step < config.warmup_steps:
-        return base * (step + 1) / config.warmup_steps
-    progress = min((step - config.warmup_steps) / max(config.max_steps - config.warmup_steps, 1), 1.0)
-    return base * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine(step, base, config.warmup_steps, config.max_steps, config.min_lr_ratio)
 
 
 # -- what the model reads ---------------------------------------------------------------------------------------------
@@ -351,7 +348,7 @@ def load_adapter_network(folder: str | Path):
     lora = LoraConfig.from_pretrained(str(folder))
     add_lora(network, lora.r, lora.lora_alpha)
     state = load_file(str(folder / ADAPTER_FILE))
-    missing, unexpected = network.load_state_dict(state, strict=False)
+    _, unexpected = network.load_state_dict(state, strict=False)
     trainable = {name for name, p in network.named_parameters() if p.requires_grad}
     if unexpected or trainable - set(state):
         raise CheckpointError(f"The LoRA adapter in {folder} does not fit its base network.")
@@ -405,16 +402,13 @@ def finetune(frame: pd.DataFrame, out: str | Path, config: FinetuneConfig = Fine
     freq = freq or infer_freq(frame[schema.DS])
     horizon = min(config.horizon or schema.DEFAULT_HORIZON[freq], base_config.horizon)
     known_future = tuple(known_future)
-    reader_config = replace(base_config, extra_features=())
-    say({"message": "Laying out the data", "step": 0, "total": config.max_steps, "fraction": 0.0})
-    data = prepare_data(frame, reader_config, horizon, freq, known_future, countries, base)
-    extras: list[str] = []
+    extras = set(base_config.extra_features)  # a fine-tuned base keeps the inputs it was given
     if config.extra_covariates:
-        skip = _open_columns_of(frame, known_future)
-        extras = sorted(set(base_config.extra_features) | set(choose_extra_features(frame, known_future, skip)))
+        extras |= set(choose_extra_features(frame, known_future, _open_columns_of(frame, known_future)))
+    extras = sorted(extras)
     network_config = replace(base_config, extra_features=tuple(extras), card={})
-    if extras:
-        data = prepare_data(frame, network_config, horizon, freq, known_future, countries, base)
+    say({"message": "Laying out the data", "step": 0, "total": config.max_steps, "fraction": 0.0})
+    data = prepare_data(frame, network_config, horizon, freq, known_future, countries, base)
     network = _base_network(base, network_config)
     lora = add_lora(network, config.lora_rank, config.lora_alpha) if config.mode == "lora" else None
     network.train()
@@ -441,13 +435,13 @@ def finetune(frame: pd.DataFrame, out: str | Path, config: FinetuneConfig = Fine
         step, elapsed_before = state["step"], state["elapsed"]
         best_loss, best_step, bad_evals, best_state = (state["best_loss"], state["best_step"], state["bad_evals"],
                                                        state["best_state"])
-        _truncate_log(out / LOG_FILE, step)
+        truncate_log(out / LOG_FILE, step)
     else:  # a fresh run: nothing of an earlier one in the folder may be mistaken for this one's
         for stale in (LOG_FILE, STATE_FILE, INFO_FILE, CONFIG_FILE, WEIGHTS_FILE, ADAPTER_FILE, ADAPTER_CONFIG):
             (out / stale).unlink(missing_ok=True)
-    zero_shot_loss = _evaluate(network, validation)
+    zero_shot_loss = evaluate(network, validation)
     if step == 0:
-        _append_log(out / LOG_FILE, {"step": 0, "epoch": 0.0, "lr": 0.0, "train_loss": "",
+        append_log(out / LOG_FILE, {"step": 0, "epoch": 0.0, "lr": 0.0, "train_loss": "",
                                      "validation_loss": round(zero_shot_loss, 5),
                                      "best_validation_loss": round(zero_shot_loss, 5), "elapsed_s": 0.0})
         best_loss, best_state = zero_shot_loss, _trainable_state(network)
@@ -468,7 +462,7 @@ def finetune(frame: pd.DataFrame, out: str | Path, config: FinetuneConfig = Fine
     while step < config.max_steps and stop_reason is None:
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(step, group["base_lr"], config)
-        tensors = _tensors(sampler.batch(config.batch_size, rng))
+        tensors = batch_tensors(sampler.batch(config.batch_size, rng))
         target = tensors.pop("target")
         loss = pinball_loss(network(**tensors), target, network_config.quantiles)
         optimiser.zero_grad(set_to_none=True)
@@ -481,7 +475,7 @@ def finetune(frame: pd.DataFrame, out: str | Path, config: FinetuneConfig = Fine
         elapsed = elapsed_before + time.perf_counter() - clock
         epoch = step * config.batch_size / windows_per_epoch
         if step % config.eval_every == 0 or step == config.max_steps:
-            validation_loss = _evaluate(network, validation)
+            validation_loss = evaluate(network, validation)
             if validation_loss < best_loss - 1e-6:
                 best_loss, best_step, bad_evals, best_state = validation_loss, step, 0, _trainable_state(network)
             else:
@@ -489,7 +483,7 @@ def finetune(frame: pd.DataFrame, out: str | Path, config: FinetuneConfig = Fine
             row = {"step": step, "epoch": round(epoch, 3), "lr": round(optimiser.param_groups[0]["lr"], 7),
                    "train_loss": round(running / max(count, 1), 5), "validation_loss": round(validation_loss, 5),
                    "best_validation_loss": round(best_loss, 5), "elapsed_s": round(elapsed, 1)}
-            _append_log(out / LOG_FILE, row)
+            append_log(out / LOG_FILE, row)
             running, count = 0.0, 0
             if bad_evals >= config.patience:
                 stop_reason = "early stopping"
@@ -528,32 +522,9 @@ def _open_columns_of(frame: pd.DataFrame, known_future: Sequence[str]) -> list[s
     return open_columns(frame, [c for c in known_future if c in frame.columns])
 
 
-def _tensors(batch: dict[str, np.ndarray]) -> dict:
-    import torch
-
-    return {k: torch.from_numpy(v) for k, v in batch.items() if k != "scale"}
-
-
 def _trainable_state(network) -> dict:
     trainable = {name for name, p in network.named_parameters() if p.requires_grad}
     return {k: v.detach().clone() for k, v in network.state_dict().items() if k in trainable}
-
-
-def _evaluate(network, batches: list[dict[str, np.ndarray]]) -> float:
-    """Mean pinball loss (in units of each series' mean) over the validation windows."""
-    import torch
-
-    network.eval()
-    total, weight = 0.0, 0
-    with torch.no_grad():
-        for batch in batches:
-            tensors = _tensors(batch)
-            target = tensors.pop("target")
-            count = int(torch.isfinite(target).sum())
-            total += float(pinball_loss(network(**tensors), target, network.config.quantiles)) * count
-            weight += count
-    network.train()
-    return total / max(weight, 1)
 
 
 def peak_memory_mb() -> float:
@@ -579,27 +550,6 @@ def read_log(folder: str | Path) -> pd.DataFrame:
         return pd.DataFrame(columns=list(LOG_FIELDS))
     log = pd.read_csv(path)
     return log.apply(pd.to_numeric, errors="coerce")
-
-
-def _append_log(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(LOG_FIELDS))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-        handle.flush()
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log rows written after the checkpoint a run resumes from (they will be written again)."""
-    if not path.exists():
-        return
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= step]
-    path.unlink()
-    for row in rows:
-        _append_log(path, row)
 
 
 # -- before / after ---------------------------------------------------------------------------------------------------

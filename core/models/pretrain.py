@@ -60,12 +60,16 @@ class PretrainConfig:
     threads: int | None = None
 
 
+def warmup_cosine(step: int, base: float, warmup: int, total: int, floor: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``floor * base`` at step ``total``."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def learning_rate(step: int, config: PretrainConfig) -> float:
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = min((step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1), 1.0)
-    floor = config.min_lr_ratio
-    return config.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine(step, config.learning_rate, config.warmup_steps, config.steps, config.min_lr_ratio)
 
 
 class WindowSampler:
@@ -112,20 +116,22 @@ class WindowSampler:
         return batches
 
 
-def _tensors(batch: dict[str, np.ndarray], device) -> dict:
+def batch_tensors(batch: dict[str, np.ndarray], device="cpu") -> dict:
+    """A batch of network inputs (and ``target``) as tensors on ``device`` (``scale`` stays behind)."""
     import torch
 
     return {k: torch.from_numpy(v).to(device) for k, v in batch.items() if k != "scale"}
 
 
-def _evaluate(network, batches: list[dict[str, np.ndarray]], device) -> float:
+def evaluate(network, batches: list[dict[str, np.ndarray]], device="cpu") -> float:
+    """Mean pinball loss (in units of each window's mean) over the finite targets of ``batches``."""
     import torch
 
     network.eval()
     total, weight = 0.0, 0
     with torch.no_grad():
         for batch in batches:
-            tensors = _tensors(batch, device)
+            tensors = batch_tensors(batch, device)
             target = tensors.pop("target")
             loss = pinball_loss(network(**tensors), target, network.config.quantiles)
             count = int(torch.isfinite(target).sum())
@@ -181,7 +187,7 @@ def pretrain(out: str | Path, model: TSFMConfig = TSFMConfig(), training: Pretra
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         step, elapsed_before = state["step"], state["elapsed"]
-        _truncate_log(out / LOSS_FILE, step)
+        truncate_log(out / LOSS_FILE, step)
         say(f"resuming at step {step:,}")
     elif (out / LOSS_FILE).exists():
         (out / LOSS_FILE).unlink()
@@ -201,7 +207,7 @@ def pretrain(out: str | Path, model: TSFMConfig = TSFMConfig(), training: Pretra
     while step < training.steps:
         for group in optimiser.param_groups:
             group["lr"] = learning_rate(step, training)
-        tensors = _tensors(sampler.batch(training.batch_size, rng), device)
+        tensors = batch_tensors(sampler.batch(training.batch_size, rng), device)
         target = tensors.pop("target")
         loss = pinball_loss(network(**tensors), target, model.quantiles)
         optimiser.zero_grad(set_to_none=True)
@@ -215,9 +221,9 @@ def pretrain(out: str | Path, model: TSFMConfig = TSFMConfig(), training: Pretra
         if step % training.eval_every == 0 or step == training.steps:
             row = {"step": step, "lr": round(learning_rate(step - 1, training), 7),
                    "train_loss": round(running / max(count, 1), 5),
-                   "validation_loss": round(_evaluate(network, validation, device), 5),
+                   "validation_loss": round(evaluate(network, validation, device), 5),
                    "elapsed_s": round(elapsed, 1)}
-            _append_log(out / LOSS_FILE, row)
+            append_log(out / LOSS_FILE, row)
             log_rows.append(row)
             say(f"step {step:,}/{training.steps:,}  train {row['train_loss']:.4f}  "
                 f"validation {row['validation_loss']:.4f}  {elapsed / 60:.1f} min")
@@ -233,7 +239,7 @@ def pretrain(out: str | Path, model: TSFMConfig = TSFMConfig(), training: Pretra
         "wall_time_s": round(elapsed, 1), "machine": machine_description(), "parameters": parameters,
         "training": asdict(training), "corpus": {k: corpus.manifest[k] for k in
                                                  ("recipe", "series_by_freq", "share_zero_heavy", "external")},
-        "final_validation_loss": _evaluate(network, validation, device),
+        "final_validation_loss": evaluate(network, validation, device),
     }
     save_checkpoint(network, out, card=summary)
     (out / "training.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
@@ -241,7 +247,8 @@ def pretrain(out: str | Path, model: TSFMConfig = TSFMConfig(), training: Pretra
     return summary
 
 
-def _append_log(path: Path, row: dict) -> None:
+def append_log(path: Path, row: dict) -> None:
+    """Append ``row`` to a CSV log, writing the header (its keys) first when the file is new."""
     new = not path.exists()
     with path.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(row))
@@ -250,7 +257,7 @@ def _append_log(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def _truncate_log(path: Path, step: int) -> None:
+def truncate_log(path: Path, step: int) -> None:
     """Drop log rows written after the checkpoint a run resumes from (they will be written again)."""
     if not path.exists():
         return
@@ -259,4 +266,4 @@ def _truncate_log(path: Path, step: int) -> None:
     kept = [row for row in rows if int(row["step"]) <= step]
     path.unlink()
     for row in kept:
-        _append_log(path, row)
+        append_log(path, row)
