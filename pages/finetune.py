@@ -11,11 +11,11 @@ import streamlit as st
 
 from core.jobs import JobRunner
 from core.models import FINETUNED_PREFIX, label_of
-from core.models.finetune import FINETUNED_ROW, FinetuneConfig, read_log
+from core.models.finetune import FINETUNED_ROW, FinetuneConfig, read_log, run_folder
 from core.plots import loss_figure
 from core.registry import ModelRegistry
 from core.results import leaderboard_table
-from pages._common import current, ensure_navigation, explained_errors, workspace
+from pages._common import current_or_stop, ensure_navigation, explained_errors, workspace
 
 ensure_navigation()
 
@@ -35,18 +35,14 @@ def duration(seconds) -> str:
 
 
 st.title("Fine-tuning")
-info = current()
-if info is None:
-    st.info("No dataset yet. Load the demo shop on the Home page or upload your sales on the Data page, "
-            "then come back to fine-tune the transformer on it.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
-    st.stop()
+info = current_or_stop("fine-tune the transformer on it")
 
 runner, registry = JobRunner(workspace()), ModelRegistry(workspace())
 runner.recover()  # fails jobs whose worker died, starts queued ones
-jobs = [job for job in runner.list(kind="finetune", limit=100) if job.params.get("dataset_id") == info.id]
+every_job = runner.list(kind="finetune", limit=100)
+jobs = [job for job in every_job if job.params.get("dataset_id") == info.id]
 busy = any(job.active for job in jobs)
-taken = {v.name for v in registry.list()} | {job.params.get("name") for job in runner.list("finetune") if job.active}
+taken = {v.name for v in registry.list()} | {job.params.get("name") for job in every_job if job.active}
 slug = re.sub(r"[^a-z0-9]+", "-", info.name.lower()).strip("-")[:24] or "data"
 
 with st.form("finetune_form"):
@@ -112,7 +108,7 @@ def show_job(job) -> None:
         st.error(f"The fine-tuning failed: {job.error}")
     elif job.status == "cancelled":
         st.info("The fine-tuning was cancelled; no version was saved. Start a new one above.")
-    saved = job.folder / "model" / "state.pt"
+    saved = run_folder(job.params, job.folder) / "state.pt"
     if job.status in ("failed", "cancelled") and saved.is_file() and not busy:
         if st.button("Resume from its last checkpoint", key="resume_finetune",
                      help="Continue the stopped run where it last saved its state (every 40 steps)"):
@@ -122,7 +118,7 @@ def show_job(job) -> None:
                 st.session_state["finetune_toast"] = f"Resuming version {job.params['name']!r}."
                 st.rerun()
     version = registry.find(job.result["version_id"]) if job.status == "succeeded" else None
-    folder = version.folder if version is not None else job.folder / "model"
+    folder = version.folder if version is not None else run_folder(job.params, job.folder)
     log = read_log(folder)
     if len(log) > 1:
         st.plotly_chart(loss_figure(log), key="finetune_loss_chart")

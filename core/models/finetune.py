@@ -563,7 +563,7 @@ def compare(frame: pd.DataFrame, checkpoint: str | Path, freq: str | None = None
             known_future: Sequence[str] = PLANNED_COLUMNS, countries: Sequence[str] = DEFAULT_COUNTRIES,
             horizon: int | None = None, baselines: Sequence[str] = COMPARISON_BASELINES,
             progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
-    """Zero-shot vs fine-tuned vs ``baselines`` on the validation window (the last ``horizon`` periods, which
+    """Before (zero-shot, or the base version) vs fine-tuned vs ``baselines`` on the validation window (the last ``horizon`` periods, which
     fine-tuning never trained on but chose its stopping step by): one row per model with ``model, label``
     and the leaderboard metrics (``mase, rel_mase, wape, bias, wql, coverage_80, coverage_95``)."""
     from core.backtest import BacktestConfig, cross_validation
@@ -573,13 +573,16 @@ def compare(frame: pd.DataFrame, checkpoint: str | Path, freq: str | None = None
     freq = freq or info.get("freq") or infer_freq(frame[schema.DS])
     horizon = horizon or info.get("horizon") or schema.DEFAULT_HORIZON[freq]
     finetuned = FINETUNED_PREFIX + str(Path(checkpoint).resolve())
-    models = (*baselines, "tsfm", finetuned)
+    # "before": the checkpoint the run started from (the shipped one, or the version it built on)
+    before = "tsfm" if info.get("base", "shipped") == "shipped" else FINETUNED_PREFIX + info["base"]
+    models = (*baselines, before, finetuned)
     config = BacktestConfig(h=horizon, n_windows=1, models=models, known_future=tuple(known_future),
                             countries=tuple(countries), freq=freq, auto=False)
     result = cross_validation(frame, config, progress=progress)
     table = result.leaderboard.copy()
-    table["model"] = table["model"].replace({finetuned: FINETUNED_ROW})
-    labels = {FINETUNED_ROW: "Fine-tuned transformer", ZERO_SHOT_ROW: "Pretrained transformer (zero-shot)"}
+    table["model"] = table["model"].replace({finetuned: FINETUNED_ROW, before: ZERO_SHOT_ROW})
+    labels = {FINETUNED_ROW: "Fine-tuned transformer", ZERO_SHOT_ROW: "Pretrained transformer (zero-shot)"
+              if before == "tsfm" else "The base it was fine-tuned from"}
     from core.models import label_of
 
     table.insert(1, "label", [labels.get(m, label_of(m)) for m in table["model"]])
@@ -617,6 +620,12 @@ def verdict(table: pd.DataFrame) -> str:
 
 # -- as a background job ----------------------------------------------------------------------------------------------
 
+def run_folder(params: dict, job_folder: str | Path) -> Path:
+    """Where a ``finetune`` job writes its run (checkpoint, ``log.csv``, ``state.pt``) until it is registered:
+    its own folder's ``model``, or the stopped run it resumes (``resume_dir``)."""
+    return Path(params["resume_dir"]) if params.get("resume_dir") else Path(job_folder) / "model"
+
+
 def run_job(params: dict, context) -> dict:
     """The ``finetune`` job (:mod:`core.jobs`): fine-tune on a workspace dataset, compare, register.
 
@@ -638,8 +647,7 @@ def run_job(params: dict, context) -> dict:
     settings = {k: params[k] for k in ("mode", "max_steps", "max_minutes", "horizon", "learning_rate")
                 if params.get(k) is not None}
     config = FinetuneConfig(**settings)
-    # a run that was stopped (cancelled, or its worker killed) continues from its last state.pt
-    out = Path(params["resume_dir"]) if params.get("resume_dir") else Path(context.folder) / "model"
+    out = run_folder(params, context.folder)
 
     def report(update: dict) -> None:
         fraction = update.get("fraction")
