@@ -203,23 +203,30 @@ def print_progress(fraction: float, message: str) -> None:
     print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
 
 
-def _add_forecast_options(parser: argparse.ArgumentParser, default_models: str) -> None:
+def add_sales_options(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """The sales file, its mapping and what is known about it (known-future columns, frequency, holiday
+    countries): what every command that models sales reads. Returns the group for the command's own options."""
     from core.data.calendar import DEFAULT_COUNTRIES
 
     parser.add_argument("file", help="sales file: CSV, TSV, XLSX or Parquet, optionally gzip-compressed")
     add_mapping_options(parser)
-    model = parser.add_argument_group("forecasting")
-    model.add_argument("--covariates", metavar="COL,...",
+    group = parser.add_argument_group(title)
+    group.add_argument("--covariates", metavar="COL,...",
                        help="other columns known in advance, used for future periods (an open/closed flag, an event)")
-    model.add_argument("--freq", choices=(schema.DAILY, schema.WEEKLY, schema.MONTHLY),
-                       help="forecast per day, week or month (default: the data's own; daily data can be summed "
+    group.add_argument("--freq", choices=(schema.DAILY, schema.WEEKLY, schema.MONTHLY),
+                       help="work per day, week or month (default: the data's own; daily data can be summed "
                             "to weeks or months)")
+    group.add_argument("--countries", type=country_codes, default=DEFAULT_COUNTRIES, metavar="CC,...",
+                       help=f"public-holiday calendars to use (default: {','.join(DEFAULT_COUNTRIES)})")
+    return group
+
+
+def _add_forecast_options(parser: argparse.ArgumentParser, default_models: str) -> None:
+    model = add_sales_options(parser, "forecasting")
     model.add_argument("--horizon", type=_positive, metavar="H",
                        help="periods to forecast (default: 28 days, 12 weeks or 6 months)")
     model.add_argument("--models", type=_model_list, default=default_models, metavar="M,...",
                        help=f"models, comma-separated (default: {default_models}); 'auto' = best per segment")
-    model.add_argument("--countries", type=country_codes, default=DEFAULT_COUNTRIES, metavar="CC,...",
-                       help=f"public-holiday calendars to use (default: {','.join(DEFAULT_COUNTRIES)})")
     model.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     model.add_argument("--progress", action="store_true", help="print progress to stderr")
 

@@ -14,9 +14,7 @@ from pathlib import Path
 
 def add_finetune_command(commands: argparse._SubParsersAction) -> None:
     """Add the ``finetune`` sub-command to ``python -m core``."""
-    from core import schema
-    from core.cli import _positive, add_mapping_options, country_codes
-    from core.data.calendar import DEFAULT_COUNTRIES
+    from core.cli import _positive, add_sales_options
     from core.models.finetune import MODES, FinetuneConfig
 
     defaults = FinetuneConfig()
@@ -26,15 +24,7 @@ def add_finetune_command(commands: argparse._SubParsersAction) -> None:
                     "used for early stopping), then scores zero-shot, fine-tuned and baseline models on that "
                     "window. Writes a checkpoint folder for --models tsfm@DIR, with log.csv (the training log) "
                     "and finetune.json. Exit code: 0 done, 2 data rejected or too short, 64 wrong usage.")
-    parser.add_argument("file", help="sales file: CSV, TSV, XLSX or Parquet, optionally gzip-compressed")
-    add_mapping_options(parser)
-    data = parser.add_argument_group("data")
-    data.add_argument("--covariates", metavar="COL,...",
-                      help="other columns known in advance (an open/closed flag, SNAP days, school holidays)")
-    data.add_argument("--freq", choices=(schema.DAILY, schema.WEEKLY, schema.MONTHLY),
-                      help="train per day, week or month (default: the data's own)")
-    data.add_argument("--countries", type=country_codes, default=DEFAULT_COUNTRIES, metavar="CC,...",
-                      help=f"public-holiday calendars (default: {','.join(DEFAULT_COUNTRIES)})")
+    add_sales_options(parser, "data")
     training = parser.add_argument_group("training")
     training.add_argument("--mode", choices=MODES, default=defaults.mode,
                           help="lora: small adapters on a frozen network (default); full: every weight")

@@ -63,6 +63,19 @@ def load_frame(root: str, dataset_id: str, created_at: str) -> pd.DataFrame:
     return _workspace(root).load_frame(dataset_id)
 
 
+def current_or_stop(then: str, link: bool = True) -> DatasetInfo:
+    """The current dataset; without one, say how to get one (and ``then`` what this page will do), with a
+    ``link`` to the Data page (it needs the app's navigation: not for a page run on its own), and stop."""
+    info = current()
+    if info is None:
+        st.info("No dataset yet. Load the demo shop on the Home page or upload your sales on the Data page, "
+                f"then come back to {then}.")
+        if link:
+            st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
+        st.stop()
+    return info
+
+
 def current() -> DatasetInfo | None:
     """The current dataset, as chosen in the sidebar (persisted in the workspace)."""
     return current_dataset(workspace())

@@ -13,8 +13,8 @@ from core.registry import ModelRegistry
 from core.results import (auto_choice_table, backtest_config, compute_run, describe_run, downloadable, fan_data,
                           forecast_models, leaderboard_table, level_members, member_series, model_label, run_key,
                           segment_kinds, segment_table)
-from pages._common import (current, current_frame, download_button, ensure_navigation, explained_errors, load_run,
-                           result_store, workspace)
+from pages._common import (current_frame, current_or_stop, download_button, ensure_navigation, explained_errors,
+                           load_run, result_store, workspace)
 
 ensure_navigation()
 
@@ -31,12 +31,7 @@ METRIC_FORMATS = {
 }
 
 st.title("Forecast")
-info = current()
-if info is None:
-    st.info("No dataset yet. Load the demo shop on the Home page or upload your sales on the Data page, "
-            "then come back to backtest the models and forecast.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
-    st.stop()
+info = current_or_stop("backtest the models and forecast")
 
 freq_name = schema.FREQ_NAMES.get(info.freq, info.freq)
 horizon = int(st.session_state.get(f"horizon_{info.freq}", schema.DEFAULT_HORIZON.get(info.freq, 28)))

@@ -13,8 +13,8 @@ from core.decompose import (DecomposeSettings, PanelDecomposition, decompose, ev
                             strength_table)
 from core.history import levels_for
 from core.plots_seasonality import decomposition_figure, event_effects_figure, profile_figure
-from pages._common import (current, display_frame, download_button, ensure_navigation, explained_errors, load_frame,
-                           workspace)
+from pages._common import (current_or_stop, display_frame, download_button, ensure_navigation, explained_errors,
+                           load_frame, workspace)
 
 ensure_navigation()
 
@@ -57,10 +57,7 @@ def whole_panel(key: tuple, n_chunks: int) -> PanelDecomposition:
 
 
 st.title("Seasonality")
-info = current()
-if info is None:
-    st.info("No dataset yet. Load the demo shop on the Home page or upload your sales on the Data page.")
-    st.stop()
+info = current_or_stop("see its trend, seasons and event effects", link=False)
 
 with st.expander("Settings"):
     left, middle, right = st.columns(3)

@@ -18,6 +18,7 @@ from core import schema
 from core.cli import main
 from core.data.calendar import DEFAULT_COUNTRIES
 from core.data.synthetic import generate_series
+from core.jobs import CANCELLED, FAILED, RUNNING, SUCCEEDED, JobRunner
 from core.models import is_finetuned, label_of, make_model
 from core.models.finetune import (
     ADAPTER_FILE,
@@ -37,11 +38,9 @@ from core.models.pretrain import evaluate
 from core.models.tsfm import (
     WEIGHTS_FILE,
     CheckpointError,
-    TSFMConfig,
     TSFMForecaster,
     extra_feature_grid,
     load_network,
-    network_inputs,
     run_network,
 )
 from core.registry import ModelRegistry, RegistryError, resolve_checkpoint
@@ -292,17 +291,21 @@ def test_cli_finetune_then_backtest_with_the_version(tmp_path, capsys):
     assert "neither a checkpoint folder nor a fine-tuned version" in capsys.readouterr().err
 
 
-def test_a_finetune_job_runs_in_a_worker_and_a_killed_one_leaves_the_workspace_consistent():
+def job_setup(name: str, **settings) -> tuple[Workspace, JobRunner, dict]:
+    """A workspace holding a small shop, a job runner on it, and ``finetune`` job params on the tiny model."""
     from core.datasets import save_result
     from core.data.validate import load_sales
-    from core.jobs import CANCELLED, FAILED, RUNNING, SUCCEEDED, JobRunner
 
     workspace = Workspace()
     data = generate_series(4, 150, seed=2).to_csv(index=False).encode()
     dataset = save_result(workspace, load_sales(data, filename="s.csv"), "Shop", "s.csv", data)
-    runner = JobRunner(workspace)
-    params = {"dataset_id": dataset.id, "name": "job-v1", "mode": "lora", "max_steps": 6, "horizon": 10,
-              "base": str(TINY), "countries": ["US"]}
+    params = {"dataset_id": dataset.id, "name": name, "mode": "lora", "horizon": 10, "base": str(TINY),
+              "countries": ["US"], **settings}
+    return workspace, JobRunner(workspace), params
+
+
+def test_a_finetune_job_runs_in_a_worker_and_a_killed_one_leaves_the_workspace_consistent():
+    workspace, runner, params = job_setup("job-v1", max_steps=6)
     job = runner.wait(runner.submit("finetune", params).id, timeout=240)
     assert job.status == SUCCEEDED, job.error
     assert job.result["version"] == "job-v1" and "Fine-tun" in job.result["verdict"]
@@ -331,16 +334,7 @@ def test_a_finetune_job_runs_in_a_worker_and_a_killed_one_leaves_the_workspace_c
 
 
 def test_a_stopped_finetune_job_resumes_from_its_last_checkpoint():
-    from core.datasets import save_result
-    from core.data.validate import load_sales
-    from core.jobs import CANCELLED, SUCCEEDED, JobRunner
-
-    workspace = Workspace()
-    data = generate_series(4, 150, seed=2).to_csv(index=False).encode()
-    dataset = save_result(workspace, load_sales(data, filename="s.csv"), "Shop", "s.csv", data)
-    runner = JobRunner(workspace)
-    params = {"dataset_id": dataset.id, "name": "resumed", "mode": "lora", "max_steps": 100000, "max_minutes": 30,
-              "horizon": 10, "base": str(TINY), "countries": ["US"]}
+    workspace, runner, params = job_setup("resumed", max_steps=100000, max_minutes=30)
     first = runner.submit("finetune", params)
     state = first.folder / "model" / "state.pt"
     deadline = time.monotonic() + 180
