@@ -289,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli_decompose import add_decompose_command
 
     add_decompose_command(commands)
+    from core.cli_promotions import add_promotions_command
+
+    add_promotions_command(commands)
     from core.cli_pretrain import add_pretrain_command
 
     add_pretrain_command(commands)
