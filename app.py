@@ -76,6 +76,7 @@ navigation = st.navigation([
     st.Page("pages/forecast.py", title="Forecast", icon=":material/query_stats:", url_path="forecast"),
     st.Page("pages/finetune.py", title="Fine-tuning", icon=":material/model_training:", url_path="finetune"),
     st.Page("pages/seasonality.py", title="Seasonality", icon=":material/insights:", url_path="seasonality"),
+    st.Page("pages/promotions.py", title="Promotions", icon=":material/sell:", url_path="promotions"),
 ])
 with explained_errors():
     sidebar()

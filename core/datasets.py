@@ -1,10 +1,12 @@
-"""Workspace operations the pages and the command line share: import an upload, load the demo shop."""
+"""Workspace operations the pages and the command line share: import an upload, load the demo shop, save a
+promotion-cleaned copy of a dataset."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.causal import PromotionAnalysis, promotion_cleaned
 from core.data.mapping import ColumnMapping
 from core.data.validate import LoadResult, ValidationOptions, load_sales
 from core.store import CURRENT_DATASET_KEY, DatasetInfo, Workspace
@@ -12,6 +14,7 @@ from core.store import CURRENT_DATASET_KEY, DatasetInfo, Workspace
 DEMO_NAME = "Demo shop"
 DEMO_DIR = Path(__file__).resolve().parents[1] / "demo_data"
 DEMO_SALES = DEMO_DIR / "sales.csv.gz"
+PROMOTION_CLEANED_SUFFIX = " (promotion-cleaned)"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,34 @@ def load_demo_shop(workspace: Workspace) -> DatasetInfo:
     if outcome.dataset is None:  # the shipped demo must always import; if not, say why loudly
         raise RuntimeError(f"The demo shop did not import: {outcome.result.report.headline}")
     return outcome.dataset
+
+
+def save_promotion_cleaned(workspace: Workspace, info: DatasetInfo, analysis: PromotionAnalysis) -> DatasetInfo:
+    """Store ``info``'s history with promotion effects replaced by the baseline (see
+    :func:`core.causal.promotion_cleaned`) as the dataset "<name> (promotion-cleaned)", replacing an older copy of
+    that name. It keeps the original's validation report, mapping and issue rows; the current dataset stays, unless
+    it was the older copy.
+
+    Raises :class:`core.causal.PromotionError` when ``analysis`` was made on other data.
+    """
+    cleaned = promotion_cleaned(workspace.load_frame(info.id), analysis)
+    name = f"{info.name}{PROMOTION_CLEANED_SUFFIX}"
+    older = [d.id for d in workspace.list_datasets() if d.name == name]
+    saved = workspace.save_dataset(
+        name=name,
+        frame=cleaned,
+        issues=workspace.load_issues(info.id),
+        report=workspace.load_report(info.id),
+        mapping=info.mapping,
+        source_name=info.source_name,
+        freq=info.freq,
+    )
+    was_current = workspace.get_setting(CURRENT_DATASET_KEY) in older
+    for dataset_id in older:
+        workspace.delete(dataset_id)
+    if was_current:
+        workspace.set_setting(CURRENT_DATASET_KEY, saved.id)
+    return saved
 
 
 def current_dataset(workspace: Workspace) -> DatasetInfo | None:
