@@ -292,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli_promotions import add_promotions_command
 
     add_promotions_command(commands)
+    from core.cli_explain import add_explain_command
+
+    add_explain_command(commands)
     from core.cli_pretrain import add_pretrain_command
 
     add_pretrain_command(commands)
