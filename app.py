@@ -77,6 +77,7 @@ navigation = st.navigation([
     st.Page("pages/finetune.py", title="Fine-tuning", icon=":material/model_training:", url_path="finetune"),
     st.Page("pages/seasonality.py", title="Seasonality", icon=":material/insights:", url_path="seasonality"),
     st.Page("pages/promotions.py", title="Promotions", icon=":material/sell:", url_path="promotions"),
+    st.Page("pages/explain.py", title="Explain", icon=":material/psychology:", url_path="explain"),
 ])
 with explained_errors():
     sidebar()

@@ -155,6 +155,11 @@ def explain_lgbm(model, h: int, X_df: pd.DataFrame | None = None, ids: Sequence[
     future = future_frame(panel, h, X_df, model.known_future)
     dates = future_dates(panel.end, h, panel.freq)
     modelled = model.modelled_
+    if not modelled.any():  # every series too short for the model: their averages are the whole story
+        records, forecasts = [], []
+        _short_series(panel, modelled, model, wanted, dates, records, forecasts)
+        return _explanation("lgbm", records, forecasts, "Every series is too short for LightGBM; each forecast "
+                            "is the series' recent average.", model)
     m, n_periods = model.y_.shape
     rows_future = np.repeat(modelled, h)
     part = future.loc[rows_future].reset_index(drop=True)
@@ -183,9 +188,11 @@ def explain_lgbm(model, h: int, X_df: pd.DataFrame | None = None, ids: Sequence[
     for step in range(h):
         periods = np.full(m, lookback + step)
         design = model._design(window, scale, rows, periods, np.full(m, n_periods + step), covariates, calendar)
-        raw = model.booster_.predict(design, num_threads=model.n_jobs, pred_contrib=True)
         prediction = model.booster_.predict(design, num_threads=model.n_jobs)
-        window[:, lookback + step] = prediction
+        window[:, lookback + step] = prediction  # every series: later steps read it as a lag
+        # SHAP only for the series asked for (each series' recursion reads its own forecasts only)
+        raw = np.zeros((m, design.shape[1] + 1))
+        raw[chosen] = model.booster_.predict(design[chosen], num_threads=model.n_jobs, pred_contrib=True)
         contributions, bias = raw[:, :-1], raw[:, -1]
         units_pred = prediction * scale
         units_base = np.exp(bias) * scale

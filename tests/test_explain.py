@@ -178,3 +178,11 @@ def test_cli_writes_rows_that_add_up(tmp_path):
     assert {"feature", "mean_abs_contribution"} <= set(pd.read_csv(importance, encoding="utf-8-sig").columns)
     assert main(["explain", str(path), "--out", str(out), "--series", "nope"]) == EXIT_REJECT
     assert main(["explain", str(path), "--out", str(out), "--model", "ets"]) == EXIT_REJECT
+
+
+def test_series_too_short_for_the_model_are_explained_by_their_average():
+    frame = core_frame(n_series=2, n_periods=10)
+    model = LightGBMForecaster(**SMALL).fit(frame)
+    explanation = explain_lgbm(model, 3)
+    assert set(explanation.contributions["feature"]) == {"too little history (its average)"}
+    assert explanation.check() < 1e-9
