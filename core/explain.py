@@ -357,13 +357,15 @@ def _drivers_text(by_feature: pd.Series, scale: float, top: int) -> str:
         return "No single input moves it much."
     up = [f"{name} ({_amount(v)})" for name, v in ranked.items() if v > 0]
     down = [f"{name} ({_amount(v)})" for name, v in ranked.items() if v < 0]
-    parts = []
-    if up:
-        parts.append("Mostly " + _join(up) if ranked.iloc[0] > 0 else "Lifted by " + _join(up))
-    if down:
-        verb = "pulls" if len(down) == 1 else "pull"
-        parts.append((_join(down) + f" {verb} it down") if up else "Mostly " + _join(down) + " pulling it down")
-    sentence = "; ".join(parts) + "."
+    if ranked.iloc[0] > 0:  # lead with the side of the largest driver
+        sentence = "Mostly " + _join(up)
+        if down:
+            sentence += f"; {_join(down)} {'pulls' if len(down) == 1 else 'pull'} it down"
+    else:
+        sentence = "Mostly held down by " + _join(down)
+        if up:
+            sentence += f"; {_join(up)} {'lifts' if len(up) == 1 else 'lift'} it"
+    sentence += "."
     return sentence[0].upper() + sentence[1:]
 
 
