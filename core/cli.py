@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -120,7 +121,7 @@ def _read_for_forecasting(args: argparse.Namespace) -> tuple[pd.DataFrame, str, 
     """The clean frame, its frequency and the known-future columns (planned ones plus ``--covariates``)."""
     from core.models.base import PLANNED_COLUMNS
 
-    declared = tuple(c.strip() for c in (args.covariates or "").split(",") if c.strip())
+    declared = comma_list(args.covariates)
     frame, freq, result = read_clean(args, declared)
     known = tuple(c for c in PLANNED_COLUMNS if c in frame.columns) + tuple(result.known_future)
     return frame, freq, known
@@ -231,14 +232,27 @@ def _add_forecast_options(parser: argparse.ArgumentParser, default_models: str) 
     model.add_argument("--progress", action="store_true", help="print progress to stderr")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            wanted = "0 or more" if minimum == 0 else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {value}")
+        return value
+
+    return parse
+
+
+_positive = whole_number(1)
+
+
+def comma_list(text: str | None) -> tuple[str, ...]:
+    """``"a, b,,c"`` -> ``("a", "b", "c")``: the names a ``COL,...`` option lists."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:

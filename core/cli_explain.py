@@ -42,14 +42,12 @@ def add_explain_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from core.cli import EXIT_ACCEPT, _read_for_forecasting, csv_ready
+    from core.cli import EXIT_ACCEPT, _read_for_forecasting, comma_list, csv_ready
     from core.explain import explain_frame, global_importance, sample_ids, top_drivers
     from core.export import to_csv_bytes
 
     frame, freq, known = _read_for_forecasting(args)
-    ids = None
-    if args.series:
-        ids = [s.strip() for s in args.series.split(",") if s.strip()]
+    ids = list(comma_list(args.series)) or None
     if args.sample:
         ids = sample_ids(ids or frame[schema.UNIQUE_ID].unique().tolist(), args.sample, args.seed)
     h = args.horizon or schema.DEFAULT_HORIZON[freq]

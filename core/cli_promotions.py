@@ -30,6 +30,7 @@ def add_promotions_command(commands: argparse._SubParsersAction) -> None:
     from core.cli import (  # here, not at the top: core.cli imports this module
         add_mapping_options,
         country_codes,
+        whole_number,
     )
     from core.data.calendar import DEFAULT_COUNTRIES
 
@@ -45,7 +46,7 @@ def add_promotions_command(commands: argparse._SubParsersAction) -> None:
                                      "promo column (0/1 or the discount) or a price column whose cuts mark promotions")
     add_mapping_options(parser)
     analysis = parser.add_argument_group("analysis")
-    analysis.add_argument("--post-periods", type=_whole_number, metavar="N",
+    analysis.add_argument("--post-periods", type=whole_number(0), metavar="N",
                           help="periods after each promotion checked for a dip in sales (customers who bought "
                                "ahead); default: 7 days, 1 week, none on monthly data")
     analysis.add_argument("--level", type=_level, default=0.95, metavar="P",
@@ -53,7 +54,7 @@ def add_promotions_command(commands: argparse._SubParsersAction) -> None:
     analysis.add_argument("--countries", type=country_codes, default=DEFAULT_COUNTRIES, metavar="CC,...",
                           help=f"public holidays the baseline knows about (default: {','.join(DEFAULT_COUNTRIES)}; "
                                "'' for none)")
-    analysis.add_argument("--placebo-per-series", type=_whole_number, default=2, metavar="N",
+    analysis.add_argument("--placebo-per-series", type=whole_number(0), default=2, metavar="N",
                           help="fake promotions placed on ordinary days of each series to test the method "
                                "(default 2; 0 skips the check)")
     analysis.add_argument("--no-controls", dest="controls", action="store_false",
@@ -92,10 +93,10 @@ def add_promotions_command(commands: argparse._SubParsersAction) -> None:
 
 def _promotions(args: argparse.Namespace) -> int:
     from core.causal import PromotionSettings, analyse_promotions, promotion_cleaned
-    from core.cli import EXIT_ACCEPT, print_progress, read_clean
+    from core.cli import EXIT_ACCEPT, comma_list, print_progress, read_clean
     from core.data.validate import to_export_frame
 
-    covariates, exclude = _columns(args.covariates), _columns(args.exclude)
+    covariates, exclude = comma_list(args.covariates), comma_list(args.exclude)
     frame, freq, _ = read_clean(args, covariates + exclude)
     settings = PromotionSettings(post_periods=args.post_periods, level=args.level, countries=args.countries,
                                  controls=args.controls, placebo_per_series=args.placebo_per_series, seed=args.seed,
@@ -173,20 +174,6 @@ def _write(path: str, frame: pd.DataFrame) -> None:
     from core.export import to_csv_bytes
 
     Path(path).write_bytes(to_csv_bytes(csv_ready(frame)))
-
-
-def _columns(text: str) -> tuple[str, ...]:
-    return tuple(c.strip() for c in text.split(",") if c.strip())
-
-
-def _whole_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
 
 
 def _level(text: str) -> float:

@@ -195,8 +195,3 @@ def episode_view(episodes: pd.DataFrame) -> pd.DataFrame:
 def summary_view(summary: pd.DataFrame, level: str) -> pd.DataFrame:
     """One level of the summary table, its ``level`` column dropped."""
     return summary.loc[summary["level"] == level].drop(columns="level").reset_index(drop=True)
-
-
-def as_markdown(text: str) -> str:
-    """``text`` with Markdown's special characters escaped, so SKU names such as ``A_1*`` show as typed."""
-    return "".join(f"\\{c}" if c in "\\`*_[]<>$~|#" else c for c in text)

@@ -155,3 +155,8 @@ def validate_upload(data: bytes, filename: str, mapping: dict, date_format: str,
 
     return load_sales(data, mapping=mapping, filename=filename,
                       options=ValidationOptions(date_format=date_format, duplicates=duplicates))
+
+
+def as_markdown(text: str) -> str:
+    """``text`` with Markdown's special characters escaped, so SKU names such as ``A_1*`` show as typed."""
+    return "".join(f"\\{c}" if c in "\\`*_[]<>$~|#" else c for c in text)

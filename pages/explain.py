@@ -10,10 +10,9 @@ from core.explain import Explanation, drivers_sentence, explain_frame, global_im
 from core.explain_text import (DEFAULT_SAMPLE, date_label, explained_series, forecast_dates, group_columns,
                                importance_by_view, model_choices, sample_text, series_groups, tolerance_text)
 from core.plots_explain import beeswarm_figure, importance_by_figure, importance_figure, waterfall_figure
-from core.promotions_text import as_markdown
 from core.registry import ModelRegistry
-from pages._common import (current_or_stop, display_frame, download_button, ensure_navigation, explained_errors,
-                           load_frame, workspace)
+from pages._common import (as_markdown, current_or_stop, display_frame, download_button, ensure_navigation,
+                           explained_errors, load_frame, workspace)
 
 ensure_navigation()
 

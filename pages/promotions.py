@@ -11,10 +11,10 @@ from core.causal import (EPISODE_ID, PromotionAnalysis, PromotionSettings, analy
 from core.data.validate import to_export_frame
 from core.datasets import PROMOTION_CLEANED_SUFFIX, save_promotion_cleaned
 from core.plots_promotions import effect_figure, placebo_figure, summary_figure
-from core.promotions_text import (METHOD, as_markdown, episode_label, episode_sentence, episode_view, filter_episodes,
+from core.promotions_text import (METHOD, episode_label, episode_sentence, episode_view, filter_episodes,
                                   headline, periods_text, placebo_sentence, summary_view)
-from pages._common import (current_or_stop, display_frame, download_button, ensure_navigation, explained_errors,
-                           load_frame, workspace)
+from pages._common import (as_markdown, current_or_stop, display_frame, download_button, ensure_navigation,
+                           explained_errors, load_frame, workspace)
 
 ensure_navigation()
 

@@ -18,3 +18,22 @@ def workspace_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "workspace"
     monkeypatch.setenv("STOCKPILOT_HOME", str(home))
     return home
+
+
+def open_page(page: str, timeout: float):
+    """The app under AppTest, switched to ``page`` (e.g. ``"pages/explain.py"``) and run."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout).run()
+    at.switch_page(page).run()
+    return at
+
+
+def import_frame(home: Path, frame, name: str = "small shop"):
+    """Import a frame in the planner's fields into the workspace at ``home`` as an upload; its DatasetInfo."""
+    from core.datasets import import_upload
+    from core.store import Workspace
+
+    outcome = import_upload(Workspace(home), frame.to_csv(index=False).encode(), "small.csv", name=name)
+    assert outcome.dataset is not None, outcome.result.report.headline
+    return outcome.dataset

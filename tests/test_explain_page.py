@@ -13,17 +13,15 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
+from conftest import import_frame, open_page
 from core import schema
 from core.data.synthetic import generate_series
 from core.data.validate import load_sales
-from core.datasets import import_upload
 from core.explain import ExplainError, explain_frame, global_importance
 from core.explain_text import model_choices, sample_text, series_groups, tolerance_text
 from core.plots_explain import (FORECAST_LABEL, START_LABEL, beeswarm_figure, beeswarm_positions,
                                 importance_by_figure, importance_figure, waterfall_figure, waterfall_range,
                                 waterfall_steps)
-from core.store import Workspace
 
 TIMEOUT = 180
 #: st.plotly_chart elements in page order
@@ -37,22 +35,14 @@ def _small_shop() -> pd.DataFrame:
     return frame
 
 
-def _import(home: Path, frame: pd.DataFrame, name: str = "small shop"):
-    outcome = import_upload(Workspace(home), frame.to_csv(index=False).encode(), "small.csv", name=name)
-    assert outcome.dataset is not None, outcome.result.report.headline
-    return outcome.dataset
-
-
 def _explain_page() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/explain.py").run()
-    return at
+    return open_page("pages/explain.py", TIMEOUT)
 
 
 @pytest.fixture(scope="module")
 def small_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("explain_workspace")
-    _import(home, _small_shop())
+    import_frame(home, _small_shop())
     return home
 
 

@@ -12,16 +12,17 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO
+from conftest import import_frame, open_page
 from core import schema
 from core.causal import AFTER, PROMOTION, PromotionError, analyse_promotions, effect_path
 from core.data.synthetic import generate_series
 from core.data.validate import load_sales
-from core.datasets import PROMOTION_CLEANED_SUFFIX, import_upload, save_promotion_cleaned
+from core.datasets import PROMOTION_CLEANED_SUFFIX, save_promotion_cleaned
 from core.plots_promotions import effect_figure, placebo_figure, summary_figure
-from core.promotions_text import (as_markdown, episode_sentence, episode_view, filter_episodes, placebo_sentence,
+from core.promotions_text import (episode_sentence, episode_view, filter_episodes, placebo_sentence,
                                   units_text)
 from core.store import CURRENT_DATASET_KEY, Workspace
+from pages._common import as_markdown
 
 TIMEOUT = 120
 #: st.dataframe elements in page order (AppTest does not look dataframes up by key)
@@ -37,23 +38,15 @@ def _small_shop(promotions: bool = True) -> pd.DataFrame:
     return frame if promotions else frame.drop(columns=["promo", "price"])
 
 
-def _import(home: Path, frame: pd.DataFrame, name: str = "small shop"):
-    outcome = import_upload(Workspace(home), frame.to_csv(index=False).encode(), "small.csv", name=name)
-    assert outcome.dataset is not None, outcome.result.report.headline
-    return outcome.dataset
-
-
 def _promotions_page() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/promotions.py").run()
-    return at
+    return open_page("pages/promotions.py", TIMEOUT)
 
 
 @pytest.fixture(scope="module")
 def small_home(tmp_path_factory) -> Path:
     """A workspace holding the small shop, shared by the tests that only read it."""
     home = tmp_path_factory.mktemp("promotions_workspace")
-    _import(home, _small_shop())
+    import_frame(home, _small_shop())
     return home
 
 
@@ -127,7 +120,7 @@ def test_filters_the_picker_and_the_summary_level(on_small):
 
 
 def test_a_dataset_without_promotions_is_explained(workspace_home):
-    _import(workspace_home, _small_shop(promotions=False), name="no promotions")
+    import_frame(workspace_home, _small_shop(promotions=False), name="no promotions")
     at = _promotions_page()
     assert not at.exception
     assert any("No promotions to analyse: map a 'promo' column" in e.value for e in at.error)
@@ -135,7 +128,7 @@ def test_a_dataset_without_promotions_is_explained(workspace_home):
 
 
 def test_the_save_button_stores_the_promotion_cleaned_history_once(workspace_home):
-    original = _import(workspace_home, _small_shop())
+    original = import_frame(workspace_home, _small_shop())
     at = _promotions_page()
     for _ in range(2):  # a second save replaces the first copy
         at.button(key="promo_save_cleaned").click().run()
@@ -155,7 +148,7 @@ def test_the_save_button_stores_the_promotion_cleaned_history_once(workspace_hom
 
 def test_save_promotion_cleaned_keeps_the_report_mapping_and_issues_and_replaces_an_older_copy(workspace_home):
     workspace = Workspace(workspace_home)
-    info = _import(workspace_home, _small_shop())
+    info = import_frame(workspace_home, _small_shop())
     analysis = analyse_promotions(workspace.load_frame(info.id), info.freq)
     first = save_promotion_cleaned(workspace, info, analysis)
     assert first.name == "small shop" + PROMOTION_CLEANED_SUFFIX
@@ -180,7 +173,7 @@ def test_save_promotion_cleaned_keeps_the_report_mapping_and_issues_and_replaces
 
 def test_save_promotion_cleaned_refuses_an_analysis_of_other_data(workspace_home, analysis):
     workspace = Workspace(workspace_home)
-    other = _import(workspace_home, generate_series(n_series=2, n_periods=200, seed=1), name="other")
+    other = import_frame(workspace_home, generate_series(n_series=2, n_periods=200, seed=1), name="other")
     with pytest.raises(PromotionError, match="made on other data"):
         save_promotion_cleaned(workspace, other, analysis)
     assert [d.name for d in workspace.list_datasets()] == ["other"]
