@@ -58,7 +58,7 @@ PROMO_COLUMN, PRICE_CUTS = "promo column", "price cuts"
 #: The pooled model's shared term for categories with too few episodes (or series) of their own.
 OTHER_GROUP = "other (small categories)"
 _POST_PERIODS = {schema.DAILY: 7, schema.WEEKLY: 1, schema.MONTHLY: 0}
-_PERIOD_DAYS = {schema.DAILY: 1, schema.WEEKLY: 7, schema.MONTHLY: 30.44}
+_PERIOD_WORDS = {schema.DAILY: "days", schema.WEEKLY: "weeks", schema.MONTHLY: "months"}
 _MIN_CLEAN = 30
 _MIN_CLUSTERS = 4
 _SHORT_HISTORY = 90
@@ -426,7 +426,7 @@ def analyse_promotions(frame: pd.DataFrame, freq: str = schema.DAILY, settings: 
     Raises :class:`PromotionError` when the data hold no promotions or nothing to compare them with.
     """
     settings = settings or PromotionSettings()
-    report = progress or (lambda fraction, message: None)
+    report = progress or (lambda _fraction, _message: None)
     data = _sorted_frame(frame)
     marks = promotion_marks(data, settings)
     episodes = _episodes_from(data, marks, freq)
@@ -459,7 +459,7 @@ def analyse_promotions(frame: pd.DataFrame, freq: str = schema.DAILY, settings: 
     day_numbers = (dates.values.astype("datetime64[D]").astype(np.int64)).astype(float)
 
     # episode membership per row: own promotion and the window after it
-    episode_rows = _episode_rows(data, episodes, freq)
+    episode_rows = _episode_rows(data, episodes)
     own_episode = np.full(len(data), -1)
     for index, rows in enumerate(episode_rows):
         own_episode[rows] = index
@@ -488,7 +488,8 @@ def analyse_promotions(frame: pd.DataFrame, freq: str = schema.DAILY, settings: 
         sibling_promo = (counts - (own_episode >= 0).astype(int)) > 0
 
     other = _other_interventions(data, settings.exclude, bounds, post)
-    clean = observed & ~censored & (own_episode < 0) & (after_episode < 0) & ~sibling_promo & ~on_promo & ~other
+    ordinary = observed & (own_episode < 0) & (after_episode < 0) & ~sibling_promo & ~on_promo & ~other
+    clean = ordinary & ~censored
 
     # placebo episodes on clean stretches
     lengths = episodes["periods"].to_numpy()
@@ -500,8 +501,7 @@ def analyse_promotions(frame: pd.DataFrame, freq: str = schema.DAILY, settings: 
         lo, hi = rows[0], rows[-1] + post + 1
         placebo_mark[lo: min(hi, bounds[np.searchsorted(bounds, rows[0], side="right")])] = True
     fit_mask = clean & ~placebo_mark
-    censored_fit = (observed & censored & (own_episode < 0) & (after_episode < 0) & ~sibling_promo & ~on_promo
-                    & ~placebo_mark & ~other)
+    censored_fit = ordinary & censored & ~placebo_mark
 
     missing = [c for c in (*settings.covariates, *settings.exclude) if c not in data.columns]
     if missing:
@@ -590,10 +590,10 @@ def analyse_promotions(frame: pd.DataFrame, freq: str = schema.DAILY, settings: 
                 stat[key] *= calibration
 
     z = settings.z
-    episode_table = _episode_table(episodes, stats, sibling_lists, groups, data, episode_rows, censored, z,
-                                   settings.min_group_episodes, series_ids)
-    placebo_table, placebo_rates = _placebo_table(placebo, stats, data, series_ids, bounds, episodes,
-                                                  depths_known, groups, z, settings.min_group_episodes, rng)
+    episode_table = _episode_table(episodes, stats, sibling_lists, groups, episode_rows, censored, z,
+                                   settings.min_group_episodes)
+    placebo_table, placebo_rates = _placebo_table(placebo, stats, data, series_ids, depths_known, groups, z,
+                                                  settings.min_group_episodes, rng)
     summary = _summary(episode_table, groups, z)
     elasticity = _elasticity(episode_table, price_coefs, data, first_rows, groups, z)
     phase = np.full(len(data), "", dtype=object)
@@ -611,7 +611,7 @@ def analyse_promotions(frame: pd.DataFrame, freq: str = schema.DAILY, settings: 
         EPISODE_ID: np.where(episode_of_row >= 0, episode_names[np.maximum(episode_of_row, 0)], ""),
     })
     caveats = _caveats(episode_table, data, on_promo, date_pos, len(dates), thin_series, skipped, control_log,
-                       has_category, groups, freq)
+                       has_category, freq)
     if marks.attrs.get("source") == PRICE_CUTS:
         caveats.insert(0, f"Promotions were found from price cuts: a price {settings.price_cut:.0%} or more below "
                           "the series' regular price (its 8-week median) counts, since no promo column marks any.")
@@ -624,7 +624,7 @@ def analyse_promotions(frame: pd.DataFrame, freq: str = schema.DAILY, settings: 
                              caveats, freq, settings)
 
 
-def _episode_rows(data: pd.DataFrame, episodes: pd.DataFrame, freq: str) -> list[np.ndarray]:
+def _episode_rows(data: pd.DataFrame, episodes: pd.DataFrame) -> list[np.ndarray]:
     """Row positions of every episode in the sorted frame."""
     ids = data[schema.UNIQUE_ID].to_numpy()
     ds = data[schema.DS].to_numpy()
@@ -654,11 +654,13 @@ def _other_interventions(data: pd.DataFrame, columns: Sequence[str], bounds: np.
     marked = np.zeros(len(data), dtype=bool)
     for column in columns:
         marked |= pd.to_numeric(data[column], errors="coerce").fillna(0).to_numpy() > 0
+    if not marked.any():
+        return marked
+    series = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
     spread = marked.copy()
-    for lag in range(1, post + 1):
-        shifted = np.r_[np.zeros(lag, dtype=bool), marked[:-lag]]
-        shifted[bounds[:-1][:, None] + np.arange(lag)[None, :] if lag else []] = False  # not across series
-        spread |= shifted
+    for lag in range(1, min(post, len(data) - 1) + 1):
+        same_series = np.r_[np.full(lag, -1), series[:-lag]] == series
+        spread |= np.r_[np.zeros(lag, dtype=bool), marked[:-lag]] & same_series
     return spread
 
 
@@ -990,8 +992,7 @@ def _pooled_estimates(stats_list: list[dict | None], table: pd.DataFrame, groups
 
 
 def _episode_table(episodes: pd.DataFrame, stats: dict, sibling_lists: list[list[int]], groups: list[str],
-                   data: pd.DataFrame, episode_rows: list[np.ndarray], censored: np.ndarray, z: float,
-                   min_group: int, series_ids: np.ndarray) -> pd.DataFrame:
+                   episode_rows: list[np.ndarray], censored: np.ndarray, z: float, min_group: int) -> pd.DataFrame:
     table = episodes.copy()
     main = [stats.get(("episode", i), [None])[0] for i in range(len(table))]
     clusters = table[schema.UNIQUE_ID].astype(str).to_numpy()
@@ -1027,8 +1028,8 @@ def _episode_table(episodes: pd.DataFrame, stats: dict, sibling_lists: list[list
 
 
 def _placebo_table(placebo: list[tuple[int, np.ndarray]], stats: dict, data: pd.DataFrame, series_ids: np.ndarray,
-                   bounds: np.ndarray, episodes: pd.DataFrame, depths_known: np.ndarray, groups: list[str], z: float,
-                   min_group: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
+                   depths_known: np.ndarray, groups: list[str], z: float, min_group: int,
+                   rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
     ds = data[schema.DS].to_numpy()
     rows = []
     for index, (s, positions) in enumerate(placebo):
@@ -1169,9 +1170,9 @@ def _elasticity(table: pd.DataFrame, price_coefs: list[tuple[int, float, float]]
 
 def _caveats(table: pd.DataFrame, data: pd.DataFrame, on_promo: np.ndarray, date_pos: np.ndarray, n_dates: int,
              thin_series: list[str], skipped: list[str], control_log: np.ndarray | None, has_category: bool,
-             groups: list[str], freq: str) -> list[str]:
+             freq: str) -> list[str]:
     notes = []
-    unit = schema.FREQ_NAMES.get(freq, "").replace("ly", "s").replace("dais", "days") or "periods"
+    unit = _PERIOD_WORDS.get(freq, "periods")
     if len(table) < 10:
         notes.append(f"Only {len(table)} promotion episode(s): the pooled averages and each episode's interval rest "
                      "on very few examples.")

@@ -302,3 +302,15 @@ def test_other_interventions_and_covariates_join_the_baseline():
     assert overall(aware)["uplift_lo"] <= 50 <= overall(aware)["uplift_hi"]
     with pytest.raises(PromotionError, match="not in the data"):
         analyse_promotions(frame, settings=PromotionSettings(covariates=("nope",)))
+
+
+def test_a_series_shorter_than_the_after_window_is_skipped_with_a_caveat():
+    frame = planted_panel(uplift=1.5, seed=12, days=300)
+    tiny = frame.loc[frame[schema.UNIQUE_ID] == frame[schema.UNIQUE_ID].iloc[0]].tail(4)
+    tiny = tiny.assign(**{schema.UNIQUE_ID: "ZZ-new | app", schema.SKU: "ZZ-new", "campaign": 1.0})
+    frame = pd.concat([frame.assign(campaign=0.0), tiny], ignore_index=True)  # sorts last: its rows end the frame
+    analysis = analyse_promotions(frame, settings=PromotionSettings(exclude=("campaign",)))
+    assert any("ZZ-new | app" in note for note in analysis.caveats)
+    # the campaign marks only the new series' own rows, never the end of the series before it
+    before = analysis.baseline.loc[analysis.baseline[schema.UNIQUE_ID] != "ZZ-new | app"]
+    assert before["in_fit"].tail(3).any()
