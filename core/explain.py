@@ -151,14 +151,14 @@ def explain_lgbm(model, h: int, X_df: pd.DataFrame | None = None, ids: Sequence[
     h = int(h)
     if h < 1:
         raise ExplainError(f"The horizon must be at least 1 period, got {h}.")
-    wanted = _wanted(panel.ids, ids)
+    wanted = wanted_ids(panel.ids, ids)
     future = future_frame(panel, h, X_df, model.known_future)
     dates = future_dates(panel.end, h, panel.freq)
     modelled = model.modelled_
     if not modelled.any():  # every series too short for the model: their averages are the whole story
         records, forecasts = [], []
-        _short_series(panel, modelled, model, wanted, dates, records, forecasts)
-        return _explanation("lgbm", records, forecasts, "Every series is too short for LightGBM; each forecast "
+        short_series_rows(panel, modelled, model, wanted, dates, records, forecasts)
+        return make_explanation("lgbm", records, forecasts, "Every series is too short for LightGBM; each forecast "
                             "is the series' recent average.", model)
     m, n_periods = model.y_.shape
     rows_future = np.repeat(modelled, h)
@@ -225,14 +225,15 @@ def explain_lgbm(model, h: int, X_df: pd.DataFrame | None = None, ids: Sequence[
         records.append(step_rows.loc[step_rows[CONTRIBUTION] != 0.0])  # inputs no tree ever splits on
         forecasts.append(pd.DataFrame({schema.UNIQUE_ID: modelled_ids[chosen], schema.DS: dates[step],
                                        BASE_VALUE: units_base[chosen], PREDICTION: units_pred[chosen]}))
-    _short_series(panel, modelled, model, wanted, dates, records, forecasts)
-    return _explanation("lgbm", records, forecasts,
+    short_series_rows(panel, modelled, model, wanted, dates, records, forecasts)
+    return make_explanation("lgbm", records, forecasts,
                         "Tree SHAP (LightGBM pred_contrib) on the forecast's own feature rows, exact in the "
                         "model's log scale and split into units in proportion; base value = the SKU's usual "
                         "level times the model's average.", model)
 
 
-def _wanted(all_ids: np.ndarray, ids: Sequence[str] | None) -> np.ndarray:
+def wanted_ids(all_ids: np.ndarray, ids: Sequence[str] | None) -> np.ndarray:
+    """The series to explain: ``ids`` (checked against the fitted ones), or all of them."""
     if ids is None:
         return np.asarray(all_ids)
     wanted = np.asarray(list(ids), dtype=object)
@@ -243,8 +244,8 @@ def _wanted(all_ids: np.ndarray, ids: Sequence[str] | None) -> np.ndarray:
     return wanted
 
 
-def _short_series(panel, modelled: np.ndarray, model, wanted: np.ndarray, dates: pd.DatetimeIndex,
-                  records: list, forecasts: list) -> None:
+def short_series_rows(panel, modelled: np.ndarray, model, wanted: np.ndarray, dates: pd.DatetimeIndex,
+                      records: list, forecasts: list) -> None:
     """Series the model does not forecast (too short): their average is the whole story."""
     fallback = getattr(model, "fallback_mean_", None)
     wanted = set(wanted)
@@ -258,8 +259,9 @@ def _short_series(panel, modelled: np.ndarray, model, wanted: np.ndarray, dates:
         forecasts.append(pd.DataFrame({schema.UNIQUE_ID: uid, schema.DS: dates, BASE_VALUE: 0.0, PREDICTION: value}))
 
 
-def _explanation(name: str, records: list[pd.DataFrame], forecasts: list[pd.DataFrame], method: str,
-                 model=None) -> Explanation:
+def make_explanation(name: str, records: list[pd.DataFrame], forecasts: list[pd.DataFrame], method: str,
+                     model=None) -> Explanation:
+    """An :class:`Explanation` from per-step frames of contributions and forecasts, its tolerance measured."""
     contributions = (pd.concat(records, ignore_index=True) if records else
                      pd.DataFrame(columns=[schema.UNIQUE_ID, schema.DS, FEATURE, CONTRIBUTION]))
     table = (pd.concat(forecasts, ignore_index=True) if forecasts else

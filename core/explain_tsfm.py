@@ -29,9 +29,9 @@ from core.explain import (
     PREDICTION,
     ExplainError,
     Explanation,
-    _explanation,
-    _short_series,
-    _wanted,
+    make_explanation,
+    short_series_rows,
+    wanted_ids,
 )
 from core.models.base import future_dates, future_frame
 from core.models.tsfm import FUTURE_FEATURES, SeriesGrids, TSFMForecaster, network_inputs
@@ -145,7 +145,7 @@ def explain_tsfm(model: TSFMForecaster, h: int, X_df: pd.DataFrame | None = None
         raise ExplainError(f"The horizon must be a whole number of periods, at least 1; got {h!r}.")
     h = int(h)
     panel = model.panel_
-    wanted = _wanted(panel.ids, ids)
+    wanted = wanted_ids(panel.ids, ids)
     forecast = model.predict(h, X_df, quantiles=(0.5,))  # also settles calendar_used_ as the forecast does
     point = forecast[model.name].to_numpy().reshape(panel.n_series, h)
     dates = future_dates(panel.end, h, panel.freq)
@@ -166,13 +166,13 @@ def explain_tsfm(model: TSFMForecaster, h: int, X_df: pd.DataFrame | None = None
         forecasts.append(pd.DataFrame({
             schema.UNIQUE_ID: np.repeat(chosen, h), schema.DS: np.tile(dates.values, m),
             BASE_VALUE: values[:, 0].reshape(-1), PREDICTION: point[mask].reshape(-1)}))
-    _short_series(panel, model.modelled_, model, wanted, dates, records, forecasts)
+    short_series_rows(panel, model.modelled_, model, wanted, dates, records, forecasts)
     method = (f"Exact Shapley values over {len(groups)} groups of the transformer's inputs: all "
               f"{2 ** len(groups):,} coalitions run through the network, an absent group replaced by its "
               f"reference; the base value is the forecast from a flat history at the series' average with "
               f"nothing planned." if mask.any() else
               "None of these series has enough history for the transformer: each forecast is its own average.")
-    explanation = _explanation("tsfm", records, forecasts, method, model)
+    explanation = make_explanation("tsfm", records, forecasts, method, model)
     if not mask.any():
         return explanation
     notes = explanation.notes
