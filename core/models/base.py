@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from core import schema
 from core.errors import StockPilotError
@@ -311,24 +311,37 @@ def copula_samples(quantile_values: dict[float, np.ndarray], n_samples: int, see
     levels = np.array(sorted(quantile_values))
     table = np.stack([quantile_values[q] for q in levels], axis=-1)  # (n, h, L)
     table = np.sort(np.clip(table, 0, None), axis=-1)
-    n, h, _ = table.shape
     rng = np.random.default_rng(seed)
-    z = np.empty((n, n_samples, h))
-    z[..., 0] = rng.standard_normal((n, n_samples))
-    scale = np.sqrt(1 - correlation ** 2)
+    chunk = max(1, 2_000_000 // max(1, n_samples * table.shape[1]))  # bounded memory for many series
+    parts = [_copula_chunk(table[i:i + chunk], levels, n_samples, rng, correlation)
+             for i in range(0, len(table), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, n_samples, table.shape[1]))
+
+
+def _copula_chunk(table: np.ndarray, levels: np.ndarray, n_samples: int, rng: np.random.Generator,
+                  correlation: float) -> np.ndarray:
+    n, h, _ = table.shape
+    # single precision: draws of demand need no more, and the arrays are large (series x samples x steps)
+    z = np.empty((n, h, n_samples), dtype=np.float32)  # steps before samples: marginals looked up on the last axis
+    z[:, 0] = rng.standard_normal((n, n_samples), dtype=np.float32)
+    scale = np.float32(np.sqrt(1 - correlation ** 2))
     for k in range(1, h):
-        z[..., k] = correlation * z[..., k - 1] + scale * rng.standard_normal((n, n_samples))
-    u = stats.norm.cdf(z)
+        z[:, k] = np.float32(correlation) * z[:, k - 1] + scale * rng.standard_normal((n, n_samples), dtype=np.float32)
     # extend the marginal flat beyond the outer levels, then interpolate per (series, step)
-    u = np.clip(u, levels[0], levels[-1])
-    index = np.clip(np.searchsorted(levels, u, side="right") - 1, 0, len(levels) - 2)
-    lo_q, hi_q = levels[index], levels[index + 1]
-    weight = (u - lo_q) / (hi_q - lo_q)
-    rows = np.arange(n)[:, None, None]
-    steps = np.arange(h)[None, None, :]
-    lo = table[rows, steps, index]
-    hi = table[rows, steps, index + 1]
-    return lo + weight * (hi - lo)
+    u = np.clip(special.ndtr(z), levels[0], levels[-1]).astype(np.float32)
+    step = np.diff(levels)
+    if len(step) and np.allclose(step, step[0]):  # evenly spaced levels (what sample_paths asks for): no search
+        position = (u - np.float32(levels[0])) / np.float32(step[0])
+        index = np.clip(position.astype(np.int32), 0, len(levels) - 2)
+        weight = np.clip(position - index, 0, 1)
+    else:
+        index = np.clip(np.searchsorted(levels, u, side="right") - 1, 0, len(levels) - 2)
+        low_level = levels.astype(np.float32)
+        weight = (u - low_level[index]) / (low_level[index + 1] - low_level[index])
+    table = table.astype(np.float32)
+    lo = np.take_along_axis(table, index, axis=2)
+    hi = np.take_along_axis(table, index + 1, axis=2)
+    return np.ascontiguousarray(np.transpose(lo + weight * (hi - lo), (0, 2, 1)))
 
 
 class Forecaster(ABC):
