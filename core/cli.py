@@ -119,12 +119,15 @@ def read_clean(args: argparse.Namespace, covariates: tuple[str, ...] = ()) -> tu
 
 def _read_for_forecasting(args: argparse.Namespace) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
     """The clean frame, its frequency and the known-future columns (planned ones plus ``--covariates``)."""
+    frame, freq, result = read_clean(args, comma_list(args.covariates))
+    return frame, freq, known_future_of(frame, result)
+
+
+def known_future_of(frame: pd.DataFrame, result: LoadResult) -> tuple[str, ...]:
+    """The planned columns the frame has, plus the covariates the upload declared known in advance."""
     from core.models.base import PLANNED_COLUMNS
 
-    declared = comma_list(args.covariates)
-    frame, freq, result = read_clean(args, declared)
-    known = tuple(c for c in PLANNED_COLUMNS if c in frame.columns) + tuple(result.known_future)
-    return frame, freq, known
+    return tuple(c for c in PLANNED_COLUMNS if c in frame.columns) + tuple(result.known_future)
 
 
 def _model_list(text: str) -> tuple[str, ...]:
@@ -309,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli_explain import add_explain_command
 
     add_explain_command(commands)
+    from core.cli_plan import add_plan_command
+
+    add_plan_command(commands)
     from core.cli_pretrain import add_pretrain_command
 
     add_pretrain_command(commands)
