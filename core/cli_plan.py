@@ -169,16 +169,20 @@ def _report(plan, inputs, args) -> None:
     s = plan.summary
     print(f"Plan for {s['rows']:,} rows ({s['planned']:,} planned) with {inputs.model_label}: {s['orders']:,} "
           f"orders, {s['units']:,.0f} units, order value {s['order_value']:,.2f}; expected cycle service level "
-          f"{s['expected_service_level']:.1%}, fill rate {s['expected_fill_rate']:.1%}.", file=sys.stderr)
+          f"{_share(s['expected_service_level'])}, fill rate {_share(s['expected_fill_rate'])}.", file=sys.stderr)
     if s.get("unpriced_orders"):
         print(f"Note: {s['unpriced_orders']:,} orders have no unit cost, so no order value.", file=sys.stderr)
     if "budget" in s:
         print(f"Within the budget of {s['budget']:,.2f}: {s['budget_orders']:,} orders, "
               f"{s['budget_units']:,.0f} units, {s['budget_order_value']:,.2f} spent; expected cycle service level "
-              f"{s['budget_expected_service_level']:.1%}, fill rate {s['budget_expected_fill_rate']:.1%}.",
+              f"{_share(s['budget_expected_service_level'])}, fill rate {_share(s['budget_expected_fill_rate'])}.",
               file=sys.stderr)
     for note in inputs.notes:
         print(f"Note: {note}", file=sys.stderr)
     if len(plan.issues):
         print(f"{len(plan.issues):,} data issues are listed in the 'Data issues' sheet.", file=sys.stderr)
     print(f"Plan written to {args.out}" + (f" and {args.csv_out}" if args.csv_out else ""), file=sys.stderr)
+
+
+def _share(value: float) -> str:
+    return "n/a" if value != value else f"{value:.1%}"

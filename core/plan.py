@@ -174,6 +174,12 @@ def prepare_plan(frame: pd.DataFrame, freq: str, inventory: pd.DataFrame, model:
     rows = _plan_rows(snapshot, series, keys)
     rows = rows.merge(_abc(frame, series, rows, settings.abc_shares), on=schema.UNIQUE_ID, how="left")
     rows["abc_class"] = rows["abc_class"].fillna("C")
+    if not (rows["in_snapshot"] & rows["has_history"]).any():
+        raise PlanError(
+            f"No row of the inventory snapshot matches a sales series by {' x '.join(keys)}: the snapshot has e.g. "
+            f"{', '.join(map(repr, snapshot[schema.UNIQUE_ID].head(3)))}, the sales e.g. "
+            f"{', '.join(map(repr, series['plan_id'].drop_duplicates().head(3)))}. Check that the codes are "
+            "spelled the same in both files.")
     for uid in rows.loc[~rows["in_snapshot"], schema.UNIQUE_ID]:
         found.append(("plan", uid, "", "sold in the history but not in the inventory snapshot",
                        "not planned: add it to the snapshot to plan it"))

@@ -235,3 +235,10 @@ def test_cli_explains_bad_snapshots_and_options(shop, tmp_path, capsys):
         main(["plan", str(shop["sales_path"]), "--out", str(tmp_path / "p.xlsx")])
     assert stop.value.code == 64
     assert "--inventory" in capsys.readouterr().err
+
+
+def test_a_snapshot_matching_no_sales_series_is_refused_with_examples(shop):
+    other = shop["inventory"].frame.assign(sku="ZZ-" + shop["inventory"].frame["sku"])
+    other[schema.UNIQUE_ID] = other["sku"] + " | " + other["channel"]
+    with pytest.raises(PlanError, match="No row of the inventory snapshot matches.*spelled the same"):
+        prepare_plan(shop["frame"], "D", other, model="snaive")
