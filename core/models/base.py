@@ -344,6 +344,53 @@ def _copula_chunk(table: np.ndarray, levels: np.ndarray, n_samples: int, rng: np
     return np.ascontiguousarray(np.transpose(lo + weight * (hi - lo), (0, 2, 1)))
 
 
+def pit_scores(quantile_values: np.ndarray, levels: Sequence[float], actual: np.ndarray,
+               usable: np.ndarray) -> np.ndarray:
+    """Normal scores of what sold under earlier quantile forecasts ``(m, k, Q)``: ``Phi^-1`` of the level midway
+    between the quantiles just below and just above the actual (ties of whole units fall in the middle); NaN where
+    not ``usable``."""
+    levels = np.asarray(levels, dtype=float)
+    table = np.sort(quantile_values, axis=-1)
+    below = np.where(table < actual[..., None], levels, 0.0).max(axis=-1)
+    above = np.where(table > actual[..., None], levels, 1.0).min(axis=-1)
+    u = np.clip((below + above) / 2, 0.01, 0.99)
+    return np.where(usable, stats.norm.ppf(u), np.nan)
+
+
+def ar1_equivalent_correlation(scores: np.ndarray, window: int = 14) -> float | None:
+    """The AR(1) correlation whose sums over ``window`` consecutive periods have the variance that normal scores of
+    forecast errors ``(m, k)`` (NaN where unknown) show: what the path copula needs so that demand over a lead time
+    + review period is as spread as the errors say. Errors that persist (a level misjudged for weeks) raise it,
+    day-to-day noise lowers it. ``None`` with fewer than 500 scores."""
+    usable = np.isfinite(scores)
+    if usable.sum() < 500 or scores.shape[1] < 2:
+        return None
+    window = min(window, scores.shape[1])
+    z = np.where(usable, scores, 0.0)
+    variance = (z ** 2).sum() / usable.sum()
+    ratio = 1.0
+    for lag in range(1, window):
+        both = usable[:, lag:] & usable[:, :-lag]
+        if both.sum() < 100:
+            break
+        correlation = (z[:, lag:] * z[:, :-lag])[both].mean() / variance
+        ratio += 2 * (1 - lag / window) * correlation
+    lags = np.arange(1, window)
+
+    def sum_ratio(rho: float) -> float:
+        return 1 + 2 * float(np.sum((1 - lags / window) * rho ** lags))
+
+    low, high = 0.0, 0.98
+    if ratio <= sum_ratio(low):
+        return low
+    if ratio >= sum_ratio(high):
+        return high
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if sum_ratio(middle) < ratio else (low, middle)
+    return (low + high) / 2
+
+
 class Forecaster(ABC):
     """Base class: common input handling, fallbacks for short series, output naming and sample paths.
 
@@ -381,7 +428,8 @@ class Forecaster(ABC):
         """Model-specific joint draws ``(m, n_samples, h)``; ``None`` uses the quantile copula."""
         return None
 
-    #: lag-one correlation of the copula used when a model has no sampler of its own
+    #: lag-one correlation of the copula used when a model has no sampler of its own; a model that checks itself on
+    #: held-out periods sets ``path_correlation_`` from its errors there (:func:`ar1_equivalent_correlation`)
     path_correlation: float = 0.6
 
     # -- the interface ----------------------------------------------------------------------------------------
@@ -460,7 +508,9 @@ class Forecaster(ABC):
         forecast = self.predict(h, X_df, levels)
         table = {q: forecast[schema.quantile_column(self.name, q)].to_numpy().reshape(panel.n_series, h)
                  for q in levels}
-        return SamplePaths(panel.ids, dates, copula_samples(table, n_samples, seed, self.path_correlation))
+        correlation = getattr(self, "path_correlation_", None)
+        correlation = self.path_correlation if correlation is None else correlation
+        return SamplePaths(panel.ids, dates, copula_samples(table, n_samples, seed, correlation))
 
 
 def _check_horizon(h: int) -> int:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from core import schema
 from core.data.calendar import DEFAULT_COUNTRIES
@@ -34,6 +35,7 @@ from core.models.base import (
     PLANNED_COLUMNS,
     Forecaster,
     Panel,
+    ar1_equivalent_correlation,
     future_dates,
     poisson_quantiles,
 )
@@ -215,6 +217,13 @@ class LightGBMForecaster(Forecaster):
         self.calibration_errors_ = ((actual - forecast) / spread)[had_history]
         self.calibration_actuals_ = (actual / scale)[had_history]
         self.calibration_near_zero_ = near_zero[had_history]
+        # how persistent the errors were sets the correlation of the sample paths (their normal scores by rank)
+        errors = self.calibration_errors_
+        known = np.isfinite(errors)
+        scores = np.full(errors.shape, np.nan)
+        ranks = stats.rankdata(errors[known])
+        scores[known] = stats.norm.ppf(ranks / (len(ranks) + 1))
+        self.path_correlation_ = ar1_equivalent_correlation(scores)
 
     def _pools(self, h: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Calibration scores for each of ``h`` steps, pooled with the neighbouring steps (steps beyond the

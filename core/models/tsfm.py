@@ -35,7 +35,14 @@ from core import schema
 from core.data.calendar import DEFAULT_COUNTRIES, event_features, events_for_countries
 from core.errors import StockPilotError
 from core.metrics import pinball
-from core.models.base import PLANNED_COLUMNS, Forecaster, Panel, future_dates
+from core.models.base import (
+    PLANNED_COLUMNS,
+    Forecaster,
+    Panel,
+    ar1_equivalent_correlation,
+    future_dates,
+    pit_scores,
+)
 from core.models.features import numeric_grid, value_grids
 
 #: the checkpoint shipped with StockPilot (the output of ``python -m core pretrain``)
@@ -601,9 +608,16 @@ class TSFMForecaster(Forecaster):
         if not self.calendar_used_:
             grids = _without_calendar(grids)
         values = self._quantile_path(grids, n_hist, h)
-        self.band_scale_ = None
+        self.band_scale_ = self.path_correlation_ = None
         if self.calibrate and holdout is not None:
             values = self._calibrated(values, earlier[self.calendar_used_], actual, usable)
+        if holdout is not None:  # how persistent the errors were on the held-out periods sets the paths' correlation
+            checked = earlier[self.calendar_used_]
+            if self.band_scale_ is not None:
+                centre = checked[..., [self.network_.config.quantiles.index(0.5)]]
+                checked = centre + (checked - centre) * np.array(list(self.band_scale_.values()))
+            self.path_correlation_ = ar1_equivalent_correlation(
+                pit_scores(checked, self.network_.config.quantiles, actual, usable))
         levels = self.network_.config.quantiles
         closed = open_flag[:, n_hist:] < 0.5
         values[closed] = 0.0
