@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import schema
 from core.datasets import load_demo_shop
+from core.replenish_text import PLANS_MADE
 from pages._common import current, explained_errors, result_store, set_current, workspace
 
 st.set_page_config(page_title="StockPilot", page_icon=":material/inventory_2:", layout="wide")
@@ -56,18 +57,21 @@ def home() -> None:
     with right:
         st.subheader("Where you are")
         forecast_run = result_store().latest(info.id, info.created_at) if info else None
+        plan = st.session_state.get(PLANS_MADE, {}).get(info.id) if info else None
         steps = [
             ("Data", info is not None, f"{info.name}: {info.n_series} series, {info.start} to {info.end}"
              if info else "load the demo shop or upload a sales file"),
             ("Forecast", forecast_run is not None, f"backtested {len(forecast_run.config.models)} model(s), "
              f"saved {forecast_run.saved_at[:10]}" if forecast_run else "backtest the models on the Forecast page"),
-            ("Plan", False, "not part of this build yet"),
+            ("Plan", plan is not None, f"made in this session: {plan}" if plan else
+             "make a reorder plan from your stock on the Replenishment page"),
         ]
         for number, (name, done, detail) in enumerate(steps, start=1):
             mark = ":material/check_circle:" if done else ":material/radio_button_unchecked:"
             st.markdown(f"{mark} **{number}. {name}** — {detail}")
         if info is not None:
             st.page_link("pages/forecast.py", label="Backtest the models and forecast", icon=":material/query_stats:")
+            st.page_link("pages/replenishment.py", label="Make the reorder plan", icon=":material/local_shipping:")
 
 
 navigation = st.navigation([
@@ -78,6 +82,8 @@ navigation = st.navigation([
     st.Page("pages/seasonality.py", title="Seasonality", icon=":material/insights:", url_path="seasonality"),
     st.Page("pages/promotions.py", title="Promotions", icon=":material/sell:", url_path="promotions"),
     st.Page("pages/explain.py", title="Explain", icon=":material/psychology:", url_path="explain"),
+    st.Page("pages/replenishment.py", title="Replenishment", icon=":material/local_shipping:",
+            url_path="replenishment"),
 ])
 with explained_errors():
     sidebar()

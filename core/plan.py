@@ -95,7 +95,7 @@ class PlanSettings:
         if self.budget is not None and not self.budget >= 0:
             raise PlanError(f"The budget must be 0 or more; got {self.budget}.")
         if self.n_samples < 50:
-            raise PlanError("At least 50 demand draws are needed for the policy; got {self.n_samples}.")
+            raise PlanError(f"At least 50 demand draws are needed for the policy; got {self.n_samples}.")
 
 
 @dataclass
