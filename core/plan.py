@@ -110,6 +110,7 @@ class PlanInputs:
     model_label: str
     data_end: pd.Timestamp
     issues: pd.DataFrame          # source, unique_id, field, problem, action
+    forecast: pd.DataFrame        # the Forecast sheet: mean and quantiles per row and period
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -206,11 +207,12 @@ def prepare_plan(frame: pd.DataFrame, freq: str, inventory: pd.DataFrame, model:
     plan_issues = pd.DataFrame(found, columns=["source", schema.UNIQUE_ID, "field", "problem", "action"])
     if progress:
         progress(1.0, "Demand drawn")
+    forecast = forecast_table(rows, paths, draws.dates, freq)
     found = pd.concat([*[i for i in issues if len(i)], plan_issues], ignore_index=True)
     found = found[[c for c in ISSUE_COLUMNS if c in found.columns] + [c for c in found if c not in ISSUE_COLUMNS]]
     return PlanInputs(rows=rows, paths=paths, dates=draws.dates, freq=freq, model=model,
                       model_label=label_of(model), data_end=pd.Timestamp(frame[schema.DS].max()), issues=found,
-                      notes=notes)
+                      forecast=forecast, notes=notes)
 
 
 def _snapshot_rows(inventory: pd.DataFrame, keys: list[str], dropped: list[str], notes: list[str]) -> pd.DataFrame:
@@ -295,8 +297,14 @@ def _paths_per_row(draws, series: pd.DataFrame, rows: pd.DataFrame) -> np.ndarra
     position = pd.Series(np.arange(len(rows)), index=rows[schema.UNIQUE_ID])
     target = position.reindex(series.set_index(schema.UNIQUE_ID)["plan_id"].reindex(draws.ids)).to_numpy()
     paths = np.zeros((len(rows), n_samples, h), dtype=np.float32)
-    usable = ~np.isnan(target)
-    np.add.at(paths, target[usable].astype(np.int64), draws.values[usable].astype(np.float32))
+    usable = np.flatnonzero(~np.isnan(target))
+    if len(usable) == 0:
+        return paths
+    order = usable[np.argsort(target[usable], kind="stable")]
+    rows_of = target[order].astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, rows_of[1:] != rows_of[:-1]])
+    values = draws.values[order].astype(np.float32, copy=False)
+    paths[rows_of[starts]] = values[starts] if len(starts) == len(order) else np.add.reduceat(values, starts, axis=0)
     return paths
 
 
@@ -361,7 +369,7 @@ def build_plan(inputs: PlanInputs, settings: PlanSettings = PlanSettings()) -> P
         summary["budget"] = settings.budget
         priority = _priority_table(priority, table)
     table = _sorted(table)
-    return Plan(table=table, forecast=forecast_table(inputs), parameters=parameter_table(inputs, settings),
+    return Plan(table=table, forecast=inputs.forecast, parameters=parameter_table(inputs, settings),
                 issues=inputs.issues, priority=priority, summary=summary, settings=settings, model=inputs.model)
 
 
@@ -372,15 +380,14 @@ def _number(rows: pd.DataFrame, column: str, default: float | None) -> np.ndarra
     return pd.to_numeric(rows[column], errors="coerce").fillna(default).to_numpy(dtype=float)
 
 
-def _defaults_used(rows: pd.DataFrame, settings: PlanSettings) -> list[str]:
-    used = []
+def _defaults_used(rows: pd.DataFrame, settings: PlanSettings) -> np.ndarray:
+    """Per row, the parameters that were blank in the snapshot and took the settings' defaults (comma-separated)."""
+    used = np.full(len(rows), "", dtype=object)
     for column in PARAMETER_DEFAULTS:
-        given = pd.to_numeric(rows[column], errors="coerce").notna() if column in rows.columns else \
-            pd.Series(False, index=rows.index)
-        used.append(given)
-    blank = pd.concat(used, axis=1)
-    blank.columns = list(PARAMETER_DEFAULTS)
-    return [", ".join(c for c in blank.columns if not given_row[c]) for _, given_row in blank.iterrows()]
+        blank = (pd.to_numeric(rows[column], errors="coerce").isna().to_numpy() if column in rows.columns
+                 else np.ones(len(rows), dtype=bool))
+        used = np.where(blank, np.where(used == "", column, used + ", " + column), used)
+    return used
 
 
 def service_levels(rows: pd.DataFrame, settings: PlanSettings) -> np.ndarray:
@@ -481,18 +488,19 @@ def _priority_table(blocks: dict[str, np.ndarray], table: pd.DataFrame) -> pd.Da
 FORECAST_LEVELS = (0.05, 0.1, 0.5, 0.9, 0.95)
 
 
-def forecast_table(inputs: PlanInputs, periods: int | None = None) -> pd.DataFrame:
-    """Per plan row and forecast period: the mean and quantiles of demand (from the same draws as the policy)."""
-    periods = min(periods or schema.DEFAULT_HORIZON[inputs.freq], inputs.paths.shape[2])
-    has = inputs.rows["has_history"].to_numpy()
-    paths = inputs.paths[has, :, :periods]
+def forecast_table(rows: pd.DataFrame, paths: np.ndarray, dates: pd.DatetimeIndex, freq: str,
+                   periods: int | None = None) -> pd.DataFrame:
+    """Per plan row with history and forecast period: the mean and quantiles of demand (from the policy's draws)."""
+    periods = min(periods or schema.DEFAULT_HORIZON[freq], paths.shape[2])
+    has = rows["has_history"].to_numpy()
+    part = paths[has, :, :periods]
     n = int(has.sum())
-    out = {schema.UNIQUE_ID: np.repeat(inputs.rows.loc[has, schema.UNIQUE_ID].to_numpy(), periods),
-           "date": np.tile(inputs.dates[:periods].values, n),
-           "mean": paths.mean(axis=1).reshape(-1)}
-    quantiles = np.quantile(paths, FORECAST_LEVELS, axis=1) if n else np.zeros((len(FORECAST_LEVELS), 0, periods))
-    for level, values in zip(FORECAST_LEVELS, quantiles):
-        out[f"q{round(level * 100):d}"] = values.reshape(-1)
+    out = {schema.UNIQUE_ID: np.repeat(rows.loc[has, schema.UNIQUE_ID].to_numpy(), periods),
+           "date": np.tile(dates[:periods].values, n), "mean": part.mean(axis=1).reshape(-1)}
+    ranks = np.clip(np.round(np.asarray(FORECAST_LEVELS) * (part.shape[1] - 1)).astype(np.int64), 0, None)
+    ordered = np.partition(part, np.unique(ranks), axis=1) if n else part
+    for level, rank in zip(FORECAST_LEVELS, ranks):
+        out[f"q{round(level * 100):d}"] = ordered[:, rank].reshape(-1) if n else np.zeros(0)
     return pd.DataFrame(out)
 
 

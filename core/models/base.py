@@ -20,8 +20,10 @@ Shared rules, enforced here so that every model follows them:
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -311,11 +313,15 @@ def copula_samples(quantile_values: dict[float, np.ndarray], n_samples: int, see
     levels = np.array(sorted(quantile_values))
     table = np.stack([quantile_values[q] for q in levels], axis=-1)  # (n, h, L)
     table = np.sort(np.clip(table, 0, None), axis=-1)
-    rng = np.random.default_rng(seed)
     chunk = max(1, 2_000_000 // max(1, n_samples * table.shape[1]))  # bounded memory for many series
-    parts = [_copula_chunk(table[i:i + chunk], levels, n_samples, rng, correlation)
-             for i in range(0, len(table), chunk)]
-    return np.concatenate(parts) if parts else np.zeros((0, n_samples, table.shape[1]))
+    starts = range(0, len(table), chunk)
+    # each chunk has its own random stream, so the draws do not depend on which thread ran it first
+    streams = np.random.SeedSequence(seed).spawn(len(starts))
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:  # numpy's work releases the GIL
+        parts = list(pool.map(lambda args: _copula_chunk(table[args[0]:args[0] + chunk], levels, n_samples,
+                                                         np.random.default_rng(args[1]), correlation),
+                              zip(starts, streams)))
+    return np.concatenate(parts) if parts else np.zeros((0, n_samples, table.shape[1]), dtype=np.float32)
 
 
 def _copula_chunk(table: np.ndarray, levels: np.ndarray, n_samples: int, rng: np.random.Generator,
@@ -333,7 +339,7 @@ def _copula_chunk(table: np.ndarray, levels: np.ndarray, n_samples: int, rng: np
     if len(step) and np.allclose(step, step[0]):  # evenly spaced levels (what sample_paths asks for): no search
         position = (u - np.float32(levels[0])) / np.float32(step[0])
         index = np.clip(position.astype(np.int32), 0, len(levels) - 2)
-        weight = np.clip(position - index, 0, 1)
+        weight = np.clip(position - index.astype(np.float32), 0, 1)
     else:
         index = np.clip(np.searchsorted(levels, u, side="right") - 1, 0, len(levels) - 2)
         low_level = levels.astype(np.float32)
@@ -504,7 +510,7 @@ class Forecaster(ABC):
                 rng = np.random.default_rng(seed + 1)
                 values[rest] = rng.poisson(self.fallback_mean_[rest][:, None, None], (int(rest.sum()), n_samples, h))
             return SamplePaths(panel.ids, dates, values)
-        levels = tuple(np.round(np.linspace(0.01, 0.99, 33), 4))
+        levels = tuple(np.linspace(0.01, 0.99, 33))  # evenly spaced: the copula looks levels up by arithmetic
         forecast = self.predict(h, X_df, levels)
         table = {q: forecast[schema.quantile_column(self.name, q)].to_numpy().reshape(panel.n_series, h)
                  for q in levels}
