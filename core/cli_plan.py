@@ -171,7 +171,9 @@ def _report(plan, inputs, args) -> None:
           f"orders, {s['units']:,.0f} units, order value {s['order_value']:,.2f}; expected cycle service level "
           f"{_share(s['expected_service_level'])}, fill rate {_share(s['expected_fill_rate'])}.", file=sys.stderr)
     if s.get("unpriced_orders"):
-        print(f"Note: {s['unpriced_orders']:,} orders have no unit cost, so no order value.", file=sys.stderr)
+        count = s["unpriced_orders"]
+        print(f"Note: {count:,} order{'s have' if count > 1 else ' has'} no unit cost, so no order value.",
+              file=sys.stderr)
     if "budget" in s:
         print(f"Within the budget of {s['budget']:,.2f}: {s['budget_orders']:,} orders, "
               f"{s['budget_units']:,.0f} units, {s['budget_order_value']:,.2f} spent; expected cycle service level "

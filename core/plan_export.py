@@ -87,5 +87,8 @@ def plan_workbook(plan: Plan, why: pd.DataFrame | None = None) -> bytes:
 
 
 def plan_csv(plan: Plan, why: pd.DataFrame | None = None) -> bytes:
-    """The reorder plan sheet as CSV (UTF-8 with BOM, injection-safe, the same headers as the workbook)."""
-    return to_csv_bytes(plan_with_why(plan, why).rename(columns=HEADERS))
+    """The reorder plan sheet as CSV (UTF-8 with BOM, injection-safe, the same headers as the workbook; decimals
+    to 4 places)."""
+    table = plan_with_why(plan, why)
+    floats = [c for c in table.columns if pd.api.types.is_float_dtype(table[c])]
+    return to_csv_bytes(table.assign(**{c: table[c].round(4) for c in floats}).rename(columns=HEADERS))

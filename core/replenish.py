@@ -146,10 +146,10 @@ def reorder_points(demand: ProtectionDemand, service_level: np.ndarray, target: 
         n_samples = sorted_draws.shape[1]
         # the smallest draw with at least alpha of the draws at or below it (the inverted empirical CDF)
         rank = np.clip(np.ceil(service_level * n_samples).astype(np.int64) - 1, 0, n_samples - 1)
-        return np.ceil(np.take_along_axis(sorted_draws, rank[:, None], axis=1)[:, 0] - 1e-9)
+        return np.ceil(np.take_along_axis(sorted_draws, rank[:, None], axis=1)[:, 0] - 1e-9) + 0.0  # no "-0"
     # fill rate: the smallest candidate level (a quantile of the protection demand) that reaches beta
     levels = np.linspace(0, 1, resolution + 1)
-    candidates = np.ceil(np.quantile(demand.protection, levels, axis=1).T - 1e-9)  # (n, K), non-decreasing
+    candidates = np.ceil(np.quantile(demand.protection, levels, axis=1).T - 1e-9) + 0.0  # (n, K), non-decreasing
     short = (expected_shortage(np.sort(demand.protection, axis=1), candidates)
              - expected_shortage(np.sort(demand.lead, axis=1), candidates))
     allowed = (1 - service_level)[:, None] * demand.review_mean[:, None]
