@@ -324,6 +324,12 @@ class _Check:
                 self.work[name] = values.where(percent, values / 100)
                 self.notes.append(f"{name} was given in percent (e.g. {plain.iloc[0]:g}); divided by 100.")
             values = self.work[name]
+            if name != HOLDING_COST_RATE:  # a target of 50 to 99.9 can only be a percent, whatever the other rows say
+                stray = values.notna() & ~percent & (values >= 50) & (values < 100) & ~self.excluded
+                if stray.any():
+                    self.work[name] = values = values.where(~stray, values / 100)
+                    self.notes.append(f"{int(stray.sum())} {name} value(s) above 1 (e.g. "
+                                      f"{values[stray].iloc[0] * 100:g}) were read as percent.")
             if name == HOLDING_COST_RATE:
                 self.record(values < 0, name, "a negative holding cost rate", "left empty",
                             f"Negative {name}: {{n}} row{{s}}; left empty (the plan default applies).")

@@ -452,3 +452,15 @@ def test_template_round_trips_through_clean_inventory():
     assert built["unique_id"].iloc[0] == "X | north"
     with pytest.raises(InventoryError, match="no sku column"):
         inventory_template(pd.DataFrame({"unique_id": ["X"]}))
+
+
+def test_a_target_above_1_among_fractions_is_read_as_a_percent():
+    data = "sku,on_hand,service_level,fill_rate\nA,1,0.9,95%\nB,2,98,0.97\nC,3,95%,99.5\nD,4,100,0.9\n".encode()
+    result = load_inventory(data, filename="stock.csv")
+    levels = result.frame.set_index("sku")
+    assert levels.loc["A", "service_level"] == pytest.approx(0.9)
+    assert levels.loc["B", "service_level"] == pytest.approx(0.98)
+    assert levels.loc["C", "service_level"] == pytest.approx(0.95)
+    assert levels.loc["C", "fill_rate"] == pytest.approx(0.995)
+    assert np.isnan(levels.loc["D", "service_level"])  # 100% cannot be planned for
+    assert any("read as percent" in note for note in result.notes)
