@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,9 +12,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import import_frame, open_page
+from conftest import open_page, small_shop
 from core import schema
-from core.data.synthetic import generate_series
 from core.data.validate import load_sales
 from core.explain import ExplainError, explain_frame, global_importance
 from core.explain_text import model_choices, sample_text, series_groups, tolerance_text
@@ -28,34 +26,16 @@ TIMEOUT = 180
 IMPORTANCE, BEESWARM, BY_GROUP, WATERFALL = 0, 1, 2, 3
 
 
-def _small_shop() -> pd.DataFrame:
-    """Six daily series of 400 days in two categories (three channels from the generator)."""
-    frame = generate_series(n_series=6, n_periods=400, seed=11)
-    frame["category"] = frame["sku"].map(lambda sku: ("drinks", "snacks")[int(sku[-3:]) % 2])
-    return frame
-
 
 def _explain_page() -> AppTest:
     return open_page("pages/explain.py", TIMEOUT)
 
 
-@pytest.fixture(scope="module")
-def small_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("explain_workspace")
-    import_frame(home, _small_shop())
-    return home
-
-
-@pytest.fixture
-def on_small(small_home, monkeypatch) -> Path:
-    monkeypatch.setenv("STOCKPILOT_HOME", str(small_home))
-    return small_home
-
 
 @pytest.fixture(scope="module")
 def explanation():
     """LightGBM's explanation of the small shop's 28-day forecasts (a few seconds)."""
-    result = load_sales(_small_shop().to_csv(index=False).encode(), filename="small.csv")
+    result = load_sales(small_shop().to_csv(index=False).encode(), filename="small.csv")
     return explain_frame(result.frame, result.report.freq, "lgbm", 28), result.frame
 
 
@@ -109,7 +89,7 @@ def test_picking_a_series_a_date_and_a_group_redraws_without_refitting(on_small,
     assert not at.exception and not at.error and not fits
     title = json.loads(at.get("plotly_chart")[WATERFALL].proto.spec)["layout"]["title"]["text"]
     assert title.startswith(last[:20]) and title.endswith(slider.options[-1])
-    assert set(at.dataframe[0].value["group"]) == set(_small_shop()["channel"])
+    assert set(at.dataframe[0].value["group"]) == set(small_shop()["channel"])
     sentence = next(m.value for m in at.markdown if m.value.startswith("The model expects "))
     assert f"on {slider.options[-1]} (starting from " in sentence
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -41,19 +40,6 @@ def _small_shop(promotions: bool = True) -> pd.DataFrame:
 def _promotions_page() -> AppTest:
     return open_page("pages/promotions.py", TIMEOUT)
 
-
-@pytest.fixture(scope="module")
-def small_home(tmp_path_factory) -> Path:
-    """A workspace holding the small shop, shared by the tests that only read it."""
-    home = tmp_path_factory.mktemp("promotions_workspace")
-    import_frame(home, _small_shop())
-    return home
-
-
-@pytest.fixture
-def on_small(small_home, monkeypatch) -> Path:
-    monkeypatch.setenv("STOCKPILOT_HOME", str(small_home))
-    return small_home
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, import_frame, open_page
+from conftest import REPO, open_page, small_shop
 from core import schema
-from core.data.synthetic import generate_series
 from core.plan import ORDER_NOW, Plan, PlanSettings
 from core.plots_replenish import frontier_figure, order_value_figure, risk_cover_figure
 from core.replay import CLASSIC
@@ -26,31 +23,13 @@ TIMEOUT = 120
 PAGE = "pages/replenishment.py"
 
 
-def _small_shop() -> pd.DataFrame:
-    """Six daily series of 400 days (one channel each) in two categories."""
-    frame = generate_series(n_series=6, n_periods=400, seed=11)
-    frame["category"] = frame["sku"].map(lambda sku: ("drinks", "snacks")[int(sku[-3:]) % 2])
-    return frame
-
 
 def _snapshot() -> pd.DataFrame:
     """Stock of five of the six series (SKU-005 is missing), with a unit cost and a lead time."""
-    keys = _small_shop().groupby(["sku", "channel"]).size().reset_index()[["sku", "channel"]].head(5)
+    keys = small_shop().groupby(["sku", "channel"]).size().reset_index()[["sku", "channel"]].head(5)
     return keys.assign(on_hand=[10, 2_000, 0, 5, 50], on_order=[0, 0, 20, 0, 0], lead_time_days=5,
                        unit_cost=[4.0, 2.5, 10.0, 1.0, 8.0])
 
-
-@pytest.fixture(scope="module")
-def small_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("replenishment_workspace")
-    import_frame(home, _small_shop())
-    return home
-
-
-@pytest.fixture
-def on_small(small_home, monkeypatch) -> Path:
-    monkeypatch.setenv("STOCKPILOT_HOME", str(small_home))
-    return small_home
 
 
 def _with_snapshot(content: bytes | None = None, name: str = "stock.csv") -> AppTest:
@@ -103,7 +82,7 @@ def test_an_uploaded_snapshot_becomes_a_plan_with_a_row_per_series(on_small):
     at.button(key="replen_make").click().run()
     assert not at.exception and not at.error
     table = _plan_table(at)
-    assert len(table) == 6 and set(table["sku"]) == set(_small_shop()["sku"])
+    assert len(table) == 6 and set(table["sku"]) == set(small_shop()["sku"])
     missing = table.loc[table["sku"] == "SKU-005"].iloc[0]
     assert missing["status"] == "not in the inventory snapshot" and missing["order_qty"] == 0
     assert table.loc[table["sku"] == "SKU-001", "status"].iloc[0] != ORDER_NOW  # 2,000 on hand is plenty
