@@ -6,6 +6,7 @@ Wired into :mod:`core.cli` by ``add_plan_command(commands)``.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -148,10 +149,9 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _why(args, frame, freq, known, inputs):
-    from core.explain import explain_frame, top_drivers
-    from core.models import is_finetuned
+    from core.explain import explain_frame, explainable, top_drivers
 
-    if inputs.model not in ("lgbm", "tsfm") and not is_finetuned(inputs.model):
+    if not explainable(inputs.model):
         print(f"Note: no drivers for {inputs.model_label}: explanations exist for the transformer and LightGBM.",
               file=sys.stderr)
         return None
@@ -187,4 +187,4 @@ def _report(plan, inputs, args) -> None:
 
 
 def _share(value: float) -> str:
-    return "n/a" if value != value else f"{value:.1%}"
+    return "n/a" if math.isnan(value) else f"{value:.1%}"

@@ -276,15 +276,22 @@ def make_explanation(name: str, records: list[pd.DataFrame], forecasts: list[pd.
 
 # --- one call from a frame -----------------------------------------------------------------------------------------
 
+def explainable(model_name: str) -> bool:
+    """Whether :func:`explain_frame` can explain this model: LightGBM, the transformer or a fine-tuned version."""
+    from core.models import is_finetuned
+
+    return model_name in ("lgbm", "tsfm") or is_finetuned(model_name)
+
+
 def explain_frame(frame: pd.DataFrame, freq: str, model_name: str, h: int, known_future: Sequence[str] = (),
                   countries: Sequence[str] | None = None, ids: Sequence[str] | None = None,
                   X_df: pd.DataFrame | None = None) -> Explanation:
     """Fit ``model_name`` (``lgbm``, ``tsfm`` or ``tsfm@VERSION``) on ``frame`` and explain its forecasts."""
     from core.data.calendar import DEFAULT_COUNTRIES
-    from core.models import is_finetuned, make_model
+    from core.models import make_model
     from core.models.base import PLANNED_COLUMNS
 
-    if model_name != "lgbm" and model_name != "tsfm" and not is_finetuned(model_name):
+    if not explainable(model_name):
         raise ExplainError(f"Explanations exist for 'lgbm' and the transformer ('tsfm' or 'tsfm@VERSION'), not "
                            f"{model_name!r}.")
     known = tuple(dict.fromkeys([c for c in PLANNED_COLUMNS if c in frame.columns] + list(known_future)))

@@ -35,7 +35,6 @@ from core.replenish import (
 )
 
 Progress = Callable[[float, str], None]
-PERIOD_DAYS = {schema.DAILY: 1.0, schema.WEEKLY: 7.0, schema.MONTHLY: DAYS_PER_YEAR / 12}
 ABC_CLASSES = ("A", "B", "C")
 #: plan statuses, as a planner reads them
 ORDER_NOW = "order now"
@@ -47,12 +46,9 @@ STOCK_UNKNOWN = "on hand unknown"
 #: the Data issues columns, in order (each source fills those it knows)
 ISSUE_COLUMNS = ("source", "severity", "row", schema.UNIQUE_ID, schema.SKU, "field", "value", "problem", "count",
                  "examples", "action")
-#: the snapshot's numeric fields the policy reads, and the setting that stands in for each when it is blank
-PARAMETER_DEFAULTS = {
-    "lead_time_days": "lead_time_days", "lead_time_sd_days": "lead_time_sd_days",
-    "review_period_days": "review_period_days", "moq": "moq", "case_pack": "case_pack",
-    "holding_cost_rate": "holding_cost_rate", "order_cost": "order_cost",
-}
+#: the snapshot's numeric fields the policy reads; a blank cell takes the PlanSettings field of the same name
+PARAMETER_DEFAULTS = ("lead_time_days", "lead_time_sd_days", "review_period_days", "moq", "case_pack",
+                      "holding_cost_rate", "order_cost")
 
 
 class PlanError(StockPilotError):
@@ -115,7 +111,7 @@ class PlanInputs:
 
     @property
     def period_days(self) -> float:
-        return PERIOD_DAYS[self.freq]
+        return schema.PERIOD_DAYS[self.freq]
 
 
 @dataclass
@@ -188,7 +184,7 @@ def prepare_plan(frame: pd.DataFrame, freq: str, inventory: pd.DataFrame, model:
         found.append(("plan", uid, "", "in the snapshot but never in the sales history",
                        "no forecast: nothing is ordered; set its order by hand"))
 
-    period_days = PERIOD_DAYS[freq]
+    period_days = schema.PERIOD_DAYS[freq]
     lead = _number(rows, "lead_time_days", settings.lead_time_days)
     spread = _number(rows, "lead_time_sd_days", settings.lead_time_sd_days)
     review = _number(rows, "review_period_days", settings.review_period_days)
@@ -331,7 +327,7 @@ def build_plan(inputs: PlanInputs, settings: PlanSettings = PlanSettings()) -> P
     rows = inputs.rows
     n = len(rows)
     period_days = inputs.period_days
-    values = {name: _number(rows, name, getattr(settings, setting)) for name, setting in PARAMETER_DEFAULTS.items()}
+    values = {name: _number(rows, name, getattr(settings, name)) for name in PARAMETER_DEFAULTS}
     values["case_pack"] = np.where(values["case_pack"] >= 1, values["case_pack"], 1.0)
     defaults_used = _defaults_used(rows, settings)
     on_hand = _number(rows, "on_hand", 0.0)

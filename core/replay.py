@@ -92,7 +92,6 @@ Progress = Callable[[float, str], None]
 #: the policy name of the textbook benchmark policy
 CLASSIC = "classic"
 CLASSIC_LABEL = "Classic (seasonal naive + normal safety stock)"
-PERIOD_DAYS = {schema.DAILY: 1.0, schema.WEEKLY: 7.0, schema.MONTHLY: DAYS_PER_YEAR / 12}
 #: periods between same-season observations used by the stock-out imputation and the classic rate
 SEASON_STEP = {schema.DAILY: 7, schema.WEEKLY: 1, schema.MONTHLY: 1}
 #: periods of sales behind the classic policy's standard deviation
@@ -214,7 +213,7 @@ def plan_policies(frame: pd.DataFrame, parameters: pd.DataFrame | None, config: 
                           f"{periods} needs more before them to forecast from. Replay fewer periods.")
     first = len(grid) - periods
     notes: list[str] = []
-    table = _parameters(parameters, ids, config, freq, notes)
+    table = _parameters(parameters_per_series(frame, parameters), ids, config, freq, notes)
     demand = _impute(sales_all, censored_all, first, SEASON_STEP[freq], notes)
     rng = np.random.default_rng(config.seed)
     z = rng.standard_normal((len(ids), periods))
@@ -471,6 +470,29 @@ def _impute(sales: np.ndarray, censored: np.ndarray, first: int, step: int, note
     return demand
 
 
+#: what the replay reads per series (a blank or missing one takes the config's default)
+PARAMETER_COLUMNS = ("lead_time_days", "lead_time_sd_days", "review_period_days", "moq", "case_pack", "unit_cost",
+                     "order_cost", "holding_cost_rate")
+
+
+def parameters_per_series(frame: pd.DataFrame, parameters: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Parameters given per ``sku`` [``channel``] [``location``] (an inventory snapshot) as one row per sales
+    series, matched on the key fields both have: a snapshot per SKU gives its values to every channel of the SKU.
+    Parameters without a ``sku`` column are returned as they are (keyed by ``unique_id``)."""
+    if parameters is None or schema.SKU not in parameters.columns:
+        return parameters
+    keys = [k for k in schema.KEY_FIELDS if k in frame.columns and k in parameters.columns]
+    if not keys:  # a frame with unique_id only: the parameters' own keys make the id, as the validator does
+        own = [k for k in schema.KEY_FIELDS if k in parameters.columns]
+        return parameters.assign(**{schema.UNIQUE_ID: parameters[own].astype(str).agg(schema.ID_SEPARATOR.join,
+                                                                                        axis=1)})
+    series = frame.groupby(schema.UNIQUE_ID, sort=True)[keys].first().reset_index().astype(str)
+    values = [c for c in PARAMETER_COLUMNS if c in parameters.columns
+              and pd.to_numeric(parameters[c], errors="coerce").notna().any()]  # an all-blank column: defaults
+    given = parameters[keys + values].astype({k: str for k in keys}).drop_duplicates(keys)
+    return series.merge(given, on=keys, how="left")[[schema.UNIQUE_ID] + values]
+
+
 def _parameters(parameters: pd.DataFrame | None, ids: np.ndarray, config: ReplayConfig, freq: str,
                 notes: list[str]) -> pd.DataFrame:
     """One row per series, in the data's periods: lead_time, lead_time_sd, lead_nominal, review_period, moq,
@@ -484,14 +506,8 @@ def _parameters(parameters: pd.DataFrame | None, ids: np.ndarray, config: Replay
     if parameters is not None and len(parameters):
         table = parameters.copy()
         if schema.UNIQUE_ID not in table.columns:
-            keys = [k for k in schema.KEY_FIELDS if k in table.columns]
-            if not keys:
-                raise ReplayError("The replay parameters need a unique_id column (or sku, with channel / location "
-                                  f"where the sales have them); they have: {', '.join(map(str, table.columns))}.")
-            uid = table[keys[0]].astype(str)
-            for key in keys[1:]:
-                uid = uid + schema.ID_SEPARATOR + table[key].astype(str)
-            table[schema.UNIQUE_ID] = uid
+            raise ReplayError("The replay parameters need a unique_id column (or sku, with channel / location "
+                              f"where the sales have them); they have: {', '.join(map(str, table.columns))}.")
         table[schema.UNIQUE_ID] = table[schema.UNIQUE_ID].astype(str)
         table = table.drop_duplicates(schema.UNIQUE_ID, keep="last").set_index(schema.UNIQUE_ID)
         given = table.reindex(index)
@@ -517,7 +533,7 @@ def _parameters(parameters: pd.DataFrame | None, ids: np.ndarray, config: Replay
         out[column] = np.where(bad, default, values)
     if blanks:
         notes.append(f"{blanks:,} blank or invalid parameter cells (e.g. a negative lead time) took the defaults.")
-    period = PERIOD_DAYS[freq]
+    period = schema.PERIOD_DAYS[freq]
     out["lead_time"] = out["lead_time_days"] / period
     out["lead_time_sd"] = out["lead_time_sd_days"] / period
     out["lead_nominal"] = np.maximum(1, np.round(out["lead_time"])).astype(np.int64)
@@ -582,7 +598,7 @@ def _set_levels(plan: ReplayPlan, name: str, paths: np.ndarray, origin: int, day
 
 def _eoq(table: pd.DataFrame, review_mean: np.ndarray, freq: str) -> np.ndarray:
     """EOQ where an order cost is given (NaN elsewhere: base stock)."""
-    periods_per_year = DAYS_PER_YEAR / PERIOD_DAYS[freq]
+    periods_per_year = DAYS_PER_YEAR / schema.PERIOD_DAYS[freq]
     annual = review_mean / table["review_period"].to_numpy(dtype=float) * periods_per_year
     return economic_order_quantity(annual, table["order_cost"].to_numpy(), table["unit_cost"].to_numpy(),
                                    table["holding_cost_rate"].to_numpy())

@@ -11,7 +11,8 @@ import pandas as pd
 
 from core import schema
 from core.inventory import INVENTORY_FIELDS, NUMERIC_FIELDS
-from core.models import FINETUNED_PREFIX, label_of
+from core.explain import explainable
+from core.models import label_of
 from core.plan import ABC_CLASSES, ORDER_NOW, Plan
 from core.replay import CLASSIC
 from core.replenish import FILL_RATE
@@ -38,11 +39,6 @@ def model_choices(active: str | None = None, models: tuple[str, ...] = PLAN_MODE
 def replay_defaults(active: str | None = None) -> list[str]:
     """Seasonal naive, ETS, the transformer and the active fine-tuned version."""
     return list(REPLAY_DEFAULTS) + ([active] if active else [])
-
-
-def explainable(model: str) -> bool:
-    """Whether :func:`core.explain.explain_frame` can explain this model's forecasts."""
-    return model in ("lgbm", "tsfm") or model.startswith(FINETUNED_PREFIX)
 
 
 # -- the snapshot ----------------------------------------------------------------------------------------------------
@@ -75,18 +71,6 @@ def series_ids(frame: pd.DataFrame) -> pd.DataFrame:
     takes)."""
     columns = [c for c in (*schema.KEY_FIELDS, schema.CATEGORY) if c in frame.columns]
     return frame.groupby(schema.UNIQUE_ID, sort=True)[columns].first().reset_index()
-
-
-def replay_parameters(frame: pd.DataFrame, snapshot: pd.DataFrame) -> pd.DataFrame:
-    """The snapshot's lead times, review periods, MOQ, case pack and costs per sales series, matched on the key
-    fields both have (a snapshot per SKU gives its values to every channel of the SKU)."""
-    keys = [k for k in schema.KEY_FIELDS if k in frame.columns and k in snapshot.columns]
-    series = series_ids(frame)[[schema.UNIQUE_ID] + keys].astype(str)
-    values = [c for c in ("lead_time_days", "lead_time_sd_days", "review_period_days", "moq", "case_pack",
-                          "unit_cost", "order_cost", "holding_cost_rate") if c in snapshot.columns]
-    values = [c for c in values if pd.to_numeric(snapshot[c], errors="coerce").notna().any()]  # blank: defaults
-    given = snapshot[keys + values].astype({k: str for k in keys}).drop_duplicates(keys)
-    return series.merge(given, on=keys, how="left")[[schema.UNIQUE_ID] + values]
 
 
 # -- the plan --------------------------------------------------------------------------------------------------------

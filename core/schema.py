@@ -48,6 +48,8 @@ DAILY = "D"
 WEEKLY = "W"
 MONTHLY = "M"
 FREQ_NAMES = {DAILY: "daily", WEEKLY: "weekly", MONTHLY: "monthly"}
+#: Days in one period of each frequency (lead times and review periods are given in days).
+PERIOD_DAYS = {DAILY: 1.0, WEEKLY: 7.0, MONTHLY: 365.0 / 12}
 #: Default forecast horizon per frequency (4 weeks, 12 weeks, 6 months).
 DEFAULT_HORIZON = {DAILY: 28, WEEKLY: 12, MONTHLY: 6}
 #: Seasonal periods per frequency (weekly and yearly on daily data; yearly on weekly and monthly data).

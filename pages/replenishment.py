@@ -25,7 +25,7 @@ from core.replay import ReplayConfig, replay
 from core.replenish import TARGETS
 from core.replenish_text import (PLANS_MADE, REPLAY_HEADERS, REPLAY_KINDS, UPLOAD_TYPES, choices, editor_frame,
                                  filter_plan, filtered_text, headline, model_choices, plan_sentence, replay_defaults,
-                                 replay_models_text, replay_parameters, replay_sentence, replay_view, series_ids,
+                                 replay_models_text, replay_sentence, replay_view, series_ids,
                                  snapshot_digest, snapshot_issues, unpriced_text, why_note)
 from pages._common import (as_markdown, current_or_stop, display_frame, download_button, ensure_navigation,
                            explained_errors, load_frame, workspace)
@@ -266,7 +266,7 @@ with st.form("replen_replay_form", border=True):
 if "replay" in state:
     with explained_errors():
         result = replay_of(root, info.id, info.created_at, made["digest"],
-                           replay_parameters(frame, made["snapshot"]), state["replay"])
+                           made["snapshot"], state["replay"])
         st.caption(f"Replayed {result.start:%Y-%m-%d} to {result.end:%Y-%m-%d}, targets "
                    f"{', '.join(f'{v:.0%}' for v in state['replay'].service_levels)} of the "
                    f"{state['replay'].target}.")

@@ -15,8 +15,10 @@ from core.plan import ORDER_NOW, Plan, PlanSettings
 from core.plots_replenish import frontier_figure, order_value_figure, risk_cover_figure
 from core.replay import CLASSIC
 from core.replenish import FILL_RATE
-from core.replenish_text import (PLANS_MADE, choices, editor_frame, explainable, filter_plan, headline,
-                                 model_choices, money, percent, replay_defaults, replay_parameters, replay_sentence,
+from core.explain import explainable
+from core.replay import parameters_per_series
+from core.replenish_text import (PLANS_MADE, choices, editor_frame, filter_plan, headline,
+                                 model_choices, money, percent, replay_defaults, replay_sentence,
                                  why_note)
 
 TIMEOUT = 120
@@ -263,7 +265,7 @@ def test_a_snapshot_per_sku_gives_its_parameters_to_every_channel():
                           "channel": ["app", "jd", "app"], schema.DS: pd.Timestamp("2025-01-01"), schema.Y: 1.0})
     snapshot = pd.DataFrame({"sku": ["a", "b"], "on_hand": [1.0, 2.0], "lead_time_days": [3.0, np.nan],
                              "moq": [np.nan, np.nan], "unit_cost": [2.0, 5.0]})
-    parameters = replay_parameters(sales, snapshot)
+    parameters = parameters_per_series(sales, snapshot)
     assert list(parameters.columns) == [schema.UNIQUE_ID, "lead_time_days", "unit_cost"]  # blank moq: defaults
     assert list(parameters["unit_cost"]) == [2.0, 2.0, 5.0]
     assert list(editor_frame(snapshot.assign(unique_id="x")).columns) == ["sku", "on_hand", "lead_time_days", "moq",
