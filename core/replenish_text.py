@@ -55,9 +55,10 @@ def editor_frame(snapshot: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def snapshot_digest(frame: pd.DataFrame) -> str:
-    """A short fingerprint of a snapshot's content (it keys the cached forecast of the plan)."""
-    return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()[:16]
+def snapshot_digest(frame: pd.DataFrame, issues: pd.DataFrame | None = None) -> str:
+    """A short fingerprint of a snapshot's content and its issues (it keys the cached forecast of the plan)."""
+    text = frame.to_csv(index=False) + ("" if issues is None else issues.to_csv(index=False))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def snapshot_issues(file_issues: pd.DataFrame, table_issues: pd.DataFrame) -> pd.DataFrame:
@@ -104,6 +105,47 @@ def headline(plan: Plan) -> dict[str, str]:
     return out
 
 
+def metrics(plan: Plan) -> list[list[tuple[str, str, str | None]]]:
+    """The headline as rows of ``(label, value, help)`` for the page's metrics: the plan, and under a budget what
+    it buys."""
+    numbers = headline(plan)
+    rows = [[("Orders", numbers["orders"], f"rows planned: {numbers['planned']}"),
+             ("Units to order", numbers["units"], None), ("Order value", numbers["order_value"], None),
+             (numbers["service_label"], numbers["service"], "Expected after these orders arrive")]]
+    if "budget" in numbers:
+        rows.append([("Orders within the budget", numbers["budget_orders"], None),
+                     ("Units within the budget", numbers["budget_units"], None),
+                     ("Spent of the budget", f"{numbers['budget_order_value']} of {numbers['budget']}", None),
+                     (f"{numbers['service_label']} reached", numbers["budget_service"], None)])
+    return rows
+
+
+#: the plan table's filters: column -> label
+FILTERS = {"status": "Status", "abc_class": "ABC class", schema.CATEGORY: "Category", schema.CHANNEL: "Channel"}
+
+
+def plan_filters(table: pd.DataFrame) -> dict[str, str]:
+    """The filters this plan's table can offer (columns with values)."""
+    return {column: label for column, label in FILTERS.items() if choices(table, column)}
+
+
+def chart_group(table: pd.DataFrame) -> str:
+    """What the order-value chart groups by: the category where the data has one, else the ABC class."""
+    has_category = schema.CATEGORY in table.columns and table[schema.CATEGORY].astype(bool).any()
+    return schema.CATEGORY if has_category else "abc_class"
+
+
+def orders_to_explain(table: pd.DataFrame, limit: int) -> tuple[str, ...]:
+    """The series of the ``limit`` largest orders by value (the ones the "why" column explains)."""
+    orders = table.loc[table["order_qty"] > 0].nlargest(limit, "order_value")
+    return tuple(sorted(orders[schema.UNIQUE_ID]))
+
+
+def priority_title(priority: pd.DataFrame) -> str:
+    bought = int((priority["within_budget"] == "yes").sum())
+    return f"Priority list under the budget ({bought:,} of {len(priority):,} blocks bought)"
+
+
 def plan_sentence(plan: Plan, model_label: str) -> str:
     """One line on the plan (the Home page shows it)."""
     numbers = headline(plan)
@@ -125,6 +167,7 @@ def choices(table: pd.DataFrame, column: str) -> list[str]:
     if column not in table.columns:
         return []
     values = table[column].dropna().astype(str)
+    values = values[values != ""]  # a blank category is nothing to filter on
     if column == "abc_class":
         return [c for c in ABC_CLASSES if c in set(values)]
     if column == "status":  # orders first, as the table is sorted
@@ -206,6 +249,13 @@ def replay_sentence(summary: pd.DataFrame, level: float) -> str:
         elif (summary["model"] == CLASSIC).any():
             sentence += f" The classic policy does not reach {level:.0%}."
     return sentence
+
+
+def replay_config_defaults(settings) -> dict:
+    """The replay's defaults for blank snapshot cells, taken from the plan's :class:`core.plan.PlanSettings`."""
+    return {"default_lead_time_days": settings.lead_time_days, "default_lead_time_sd_days": settings.lead_time_sd_days,
+            "default_review_period_days": settings.review_period_days, "default_moq": settings.moq,
+            "default_case_pack": settings.case_pack, "default_holding_cost_rate": settings.holding_cost_rate}
 
 
 def replay_models_text(models: list[str], periods: int, forecast_every: int, freq: str) -> str:

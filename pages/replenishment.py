@@ -11,24 +11,21 @@ import streamlit as st
 
 from core import schema
 from core.data.report import ValidationReport
-from core.data.synthetic import DEMO_DATA_DIR, INVENTORY_FILE
-from core.datasets import DEMO_NAME
 from core.explain import explain_frame, top_drivers
-from core.inventory import InventoryResult, clean_inventory, inventory_template, load_inventory
 from core.models import label_of
 from core.models.base import PLANNED_COLUMNS
 from core.plan import PlanSettings, build_plan, inventory_issue_rows, prepare_plan, sales_issue_rows
 from core.plan_export import HEADERS, KINDS, plan_csv, plan_workbook
-from core.plots_replenish import frontier_figure, order_value_figure, risk_cover_figure
+from core.plots_replenish import order_value_figure, risk_cover_figure
 from core.registry import ModelRegistry
-from core.replay import ReplayConfig, replay
 from core.replenish import TARGETS
-from core.replenish_text import (PLANS_MADE, REPLAY_HEADERS, REPLAY_KINDS, UPLOAD_TYPES, choices, editor_frame,
-                                 filter_plan, filtered_text, headline, model_choices, plan_sentence, replay_defaults,
-                                 replay_models_text, replay_sentence, replay_view, series_ids,
-                                 snapshot_digest, snapshot_issues, unpriced_text, why_note)
-from pages._common import (as_markdown, current_or_stop, display_frame, download_button, ensure_navigation,
-                           explained_errors, load_frame, workspace)
+from core.replenish_text import (PLANS_MADE, REPLAY_HEADERS, REPLAY_KINDS, chart_group, choices, filter_plan,
+                                 filtered_text, metrics, model_choices, orders_to_explain, plan_filters,
+                                 plan_sentence, priority_title, replay_config_defaults, snapshot_digest,
+                                 unpriced_text, why_note)
+from pages._common import (as_markdown, current_or_stop, display_frame, ensure_navigation, explained_errors,
+                           load_frame, workspace)
+from pages._replenish_sections import replay_section, snapshot_section
 
 ensure_navigation()
 
@@ -39,11 +36,6 @@ COLUMNS = {c: st.column_config.NumberColumn(label, format=FORMATS[KIND[c]]) if K
 LEVELS = [None, 0.80, 0.85, 0.90, 0.925, 0.95, 0.975, 0.98, 0.99, 0.995]
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 WHY_LIMIT = 60  # the why column explains at most this many orders (the largest), about a minute with LightGBM
-
-
-@st.cache_data(show_spinner="Reading the snapshot…", max_entries=8)
-def read_snapshot(data: bytes, filename: str) -> InventoryResult:
-    return load_inventory(data, filename=filename)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -70,69 +62,12 @@ def drivers_of(root: str, dataset_id: str, created_at: str, freq: str, model: st
     return top_drivers(explain_frame(frame, freq, model, horizon, ids=list(ids)))
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def replay_of(root: str, dataset_id: str, created_at: str, digest: str, _parameters: pd.DataFrame,
-              config: ReplayConfig):
-    bar = st.progress(0.0, text="Replaying…")
-    try:
-        return replay(load_frame(root, dataset_id, created_at), _parameters, config,
-                      progress=lambda fraction, message: bar.progress(min(fraction, 1.0), text=message))
-    finally:
-        bar.empty()
-
-
 st.title("Replenishment")
 info = current_or_stop("turn its forecast and your stock into a reorder plan")
 root = str(workspace().root)
 frame = load_frame(root, info.id, info.created_at)
 state = st.session_state.setdefault(f"replen_{info.id}", {"version": 0})
-
-
-def use(result: InventoryResult, source: str) -> None:
-    """Make ``result`` the snapshot in the editor (edits of an earlier one are dropped)."""
-    state.update(base=editor_frame(result.frame), issues=result.issues, notes=result.notes, source=source,
-                 version=state["version"] + 1)
-
-
-st.subheader("1. Inventory snapshot")
-left, right = st.columns([3, 2])
-uploaded = left.file_uploader("Your stock per SKU: CSV, TSV, XLSX or Parquet (gzip welcome); English or Chinese "
-                              "headers", type=UPLOAD_TYPES, key="replen_upload")
-if uploaded is not None and uploaded.file_id != state.get("file"):
-    with explained_errors():
-        use(read_snapshot(uploaded.getvalue(), uploaded.name), f"'{uploaded.name}'")
-        state["file"] = uploaded.file_id
-with right:
-    if info.name == DEMO_NAME and st.button("Use the demo shop's snapshot", key="replen_demo", type="primary"):
-        use(read_snapshot((DEMO_DATA_DIR / INVENTORY_FILE).read_bytes(), INVENTORY_FILE), "the demo shop's snapshot")
-    if st.button("Start from an empty template", key="replen_template",
-                 help="One row per series of this dataset, stock 0 and blank parameters, to fill in below"):
-        use(InventoryResult(inventory_template(series_ids(frame)), pd.DataFrame()), "a template")
-    download_button("Download the template (CSV)", lambda: editor_frame(inventory_template(series_ids(frame))),
-                    f"{info.name}-inventory-template.csv"[:120], key="replen_template_download", rows=info.n_series)
-if "base" not in state:
-    st.info("Upload your inventory snapshot (sku, [channel], on_hand, on_order, lead_time_days, ... one row per SKU), "
-            "use the demo shop's, or start from a template, then make the plan.")
-    st.stop()
-
-st.caption(f"From {as_markdown(state['source'])}: edit any cell, add or delete rows; edits are checked again. Blank "
-           "parameters take the defaults in the plan settings.")
-edited = st.data_editor(state["base"], num_rows="dynamic", hide_index=True, key=f"replen_editor_{state['version']}",
-                        column_config=COLUMNS)
-checked = None
-with explained_errors():
-    checked = clean_inventory(edited)
-if checked is None:
-    st.stop()
-issues = snapshot_issues(state["issues"], checked.issues)
-if len(issues):
-    st.warning(f"{len(issues):,} snapshot row(s) were left out or changed: see the list below.")
-    with st.expander("Snapshot issues"):
-        st.dataframe(display_frame(issues, 1_000), hide_index=True, key="replen_issues")
-        download_button("Download the snapshot issues (CSV)", issues, f"{info.name}-inventory-issues.csv"[:120],
-                        key="replen_issues_download")
-with st.expander("Notes on the snapshot"):
-    st.markdown("\n".join(f"- {as_markdown(n)}" for n in state["notes"] or checked.notes))
+checked, issues = snapshot_section(info, frame, state, COLUMNS)
 
 st.subheader("2. Plan settings")
 tuned = ModelRegistry(workspace()).active()
@@ -163,8 +98,8 @@ with st.form("replen_form", border=True):
         samples = cells[3].number_input("Demand draws", 100, 2_000, 400, 100, key="replen_samples")
         use_eoq = st.checkbox("Use the EOQ where an order cost is given", True, key="replen_eoq")
     if st.form_submit_button("Make the plan", type="primary", key="replen_make"):
-        state["made"] = {"snapshot": checked.frame, "issues": issues, "digest": snapshot_digest(
-            checked.frame) + snapshot_digest(issues)}
+        state["made"] = {"snapshot": checked.frame, "issues": issues,
+                         "digest": snapshot_digest(checked.frame, issues)}
 
 if "made" not in state:
     st.info("Check the settings and press **Make the plan**.")
@@ -189,44 +124,30 @@ with explained_errors():
 if plan is None:
     st.stop()
 st.session_state.setdefault(PLANS_MADE, {})[info.id] = plan_sentence(plan, inputs.model_label)
-if snapshot_digest(checked.frame) + snapshot_digest(issues) != made["digest"]:
+if snapshot_digest(checked.frame, issues) != made["digest"]:
     st.info("The snapshot changed since this plan was made: press **Make the plan** to use the changes.")
 
 st.subheader("4. The reorder plan")
-numbers = headline(plan)
-cells = st.columns(4)
-cells[0].metric("Orders", numbers["orders"], help=f"rows planned: {numbers['planned']}")
-cells[1].metric("Units to order", numbers["units"])
-cells[2].metric("Order value", numbers["order_value"])
-cells[3].metric(numbers["service_label"], numbers["service"], help="Expected after these orders arrive")
-if "budget" in numbers:
-    cells = st.columns(4)
-    cells[0].metric("Orders within the budget", numbers["budget_orders"])
-    cells[1].metric("Units within the budget", numbers["budget_units"])
-    cells[2].metric("Spent of the budget", f"{numbers['budget_order_value']} of {numbers['budget']}")
-    cells[3].metric(f"{numbers['service_label']} reached", numbers["budget_service"])
+for row in metrics(plan):
+    for cell, (label, value, note) in zip(st.columns(4), row):
+        cell.metric(label, value, help=note)
 if warning := unpriced_text(plan):
     st.warning(warning)
 st.caption(f"Forecast by {inputs.model_label} from sales up to {inputs.data_end:%Y-%m-%d}. "
            + " ".join(as_markdown(n) for n in inputs.notes))
 table = plan.table
-filters = {column: name for column, name in (("status", "Status"), ("abc_class", "ABC class"),
-                                             (schema.CATEGORY, "Category"), (schema.CHANNEL, "Channel"))
-           if choices(table, column)}
-cells = st.columns(len(filters))
+filters = plan_filters(table)
 chosen = {column: cell.multiselect(name, choices(table, column), key=f"replen_filter_{column}")
-          for cell, (column, name) in zip(cells, filters.items())}
+          for cell, (column, name) in zip(st.columns(len(filters)), filters.items())}
 shown = filter_plan(table, chosen)
 st.caption(f"{filtered_text(len(shown), len(table))}: orders first, the riskiest first.")
 st.dataframe(display_frame(shown, 5_000), hide_index=True, column_config=COLUMNS, key="replen_plan_table",
              column_order=[c for c in shown.columns if c != schema.UNIQUE_ID])
 left, right = st.columns(2)
 left.plotly_chart(risk_cover_figure(shown), key="replen_risk_chart")
-by = schema.CATEGORY if schema.CATEGORY in table.columns and table[schema.CATEGORY].astype(bool).any() else "abc_class"
-right.plotly_chart(order_value_figure(shown, by), key="replen_value_chart")
+right.plotly_chart(order_value_figure(shown, chart_group(table)), key="replen_value_chart")
 if len(plan.priority):
-    with st.expander(f"Priority list under the budget ({(plan.priority['within_budget'] == 'yes').sum():,} "
-                     f"of {len(plan.priority):,} blocks bought)"):
+    with st.expander(priority_title(plan.priority)):
         st.dataframe(display_frame(plan.priority, 5_000), hide_index=True, column_config=COLUMNS,
                      key="replen_priority")
 
@@ -237,42 +158,13 @@ with_why = st.checkbox("Add the why column (the top forecast drivers of each ord
 why = None
 if with_why and not note:
     with explained_errors():
-        orders = table.loc[table["order_qty"] > 0].nlargest(WHY_LIMIT, "order_value")[schema.UNIQUE_ID]
         why = drivers_of(root, info.id, info.created_at, info.freq, plan.model, version, len(inputs.dates),
-                         tuple(sorted(orders)))
+                         orders_to_explain(table, WHY_LIMIT))
 left, right = st.columns(2)
 left.download_button("Download the plan (XLSX)", lambda: plan_workbook(plan, why),
                      f"{info.name}-reorder-plan.xlsx"[:120], mime=XLSX_MIME, key="replen_xlsx", type="primary")
 right.download_button("Download the plan (CSV)", lambda: plan_csv(plan, why), f"{info.name}-reorder-plan.csv"[:120],
                       mime="text/csv", key="replen_csv")
 
-st.subheader("6. Inventory replay")
-st.markdown("Each policy is run day by day over the last stretch of your history, as if you had used it then: "
-            "choose the model that reaches your service with the least stock, not only the best forecast error.")
-options = list(model_choices(tuned.model_name if tuned is not None else None))
-with st.form("replen_replay_form", border=True):
-    left, right = st.columns([3, 1])
-    replay_models = left.multiselect("Models", options, replay_defaults(tuned.model_name if tuned else None),
-                                     format_func=label_of, key="replen_replay_models")
-    periods = right.number_input(f"Held-out {schema.FREQ_NAMES.get(info.freq, info.freq)} periods", 7, 730,
-                                 {schema.DAILY: 90, schema.WEEKLY: 26}.get(info.freq, 12), key="replen_replay_periods")
-    config = ReplayConfig(periods=int(periods), models=tuple(replay_models), target=plan.settings.target,
-                          default_lead_time_days=lead, default_lead_time_sd_days=spread,
-                          default_review_period_days=review, default_moq=moq, default_case_pack=case_pack,
-                          default_holding_cost_rate=holding / 100, n_samples=200)
-    st.caption(replay_models_text(options, config.periods, config.forecast_every, info.freq))
-    if st.form_submit_button("Run the replay", key="replen_replay_run"):
-        state["replay"] = config
-if "replay" in state:
-    with explained_errors():
-        result = replay_of(root, info.id, info.created_at, made["digest"],
-                           made["snapshot"], state["replay"])
-        st.caption(f"Replayed {result.start:%Y-%m-%d} to {result.end:%Y-%m-%d}, targets "
-                   f"{', '.join(f'{v:.0%}' for v in state['replay'].service_levels)} of the "
-                   f"{state['replay'].target}.")
-        st.plotly_chart(frontier_figure(result.summary), key="replen_frontier")
-        st.markdown(replay_sentence(result.summary, level or 0.95))
-        st.dataframe(replay_view(result.summary), hide_index=True, column_config=COLUMNS, key="replen_replay_table")
-        if result.notes:
-            with st.expander("Notes on the replay"):
-                st.markdown("\n".join(f"- {as_markdown(n)}" for n in result.notes))
+replay_section(info, state, root, tuned.model_name if tuned is not None else None, replay_config_defaults(settings),
+               plan.settings.target, level, COLUMNS)

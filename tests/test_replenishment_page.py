@@ -312,3 +312,18 @@ def test_the_replay_caption_counts_the_fits_and_warns_of_slow_models():
     assert text.startswith("Each model is fitted 13 times, every 7 daily periods")
     assert "LightGBM global model is slow here" in text
     assert "slow" not in replay_models_text(["ets"], 28, 7, schema.DAILY)
+
+
+def test_page_helpers_pick_filters_orders_to_explain_and_replay_defaults():
+    from core.plan import PlanSettings
+    from core.replenish_text import chart_group, orders_to_explain, plan_filters, replay_config_defaults
+
+    table = pd.DataFrame({schema.UNIQUE_ID: ["a", "b", "c"], "status": ["order now", "order now", "enough stock"],
+                          "abc_class": ["A", "B", "C"], "category": ["", "", ""], "order_qty": [5.0, 9.0, 0.0],
+                          "order_value": [50.0, 20.0, 0.0]})
+    assert list(plan_filters(table)) == ["status", "abc_class"]  # blank categories offer no filter
+    assert chart_group(table) == "abc_class"
+    assert orders_to_explain(table, 1) == ("a",) and orders_to_explain(table, 5) == ("a", "b")
+    defaults = replay_config_defaults(PlanSettings(lead_time_days=9, case_pack=6, holding_cost_rate=0.3))
+    assert defaults["default_lead_time_days"] == 9 and defaults["default_case_pack"] == 6
+    assert defaults["default_holding_cost_rate"] == 0.3
