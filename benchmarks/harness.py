@@ -3,6 +3,7 @@ the machine, and writing its section of ``benchmarks/RESULTS.md``."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+M5_PATH = SHARED_DATA / "m5_store_dept" / "m5_store_dept_daily.csv.gz"
 if str(ROOT) not in sys.path:  # the scripts run as `python benchmarks/<name>.py` and import core
     sys.path.insert(0, str(ROOT))
 
@@ -87,3 +89,12 @@ def publish(name: str, summary: dict, markdown: str, write: bool = True) -> None
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         (RESULTS_DIR / f"{name}.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
         write_section(name, markdown)
+
+
+def demo_m5_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of a benchmark run on the demo shop and M5: ``--no-demo``, ``--no-m5``, ``--no-write``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--no-demo", action="store_true", help="skip the demo shop")
+    parser.add_argument("--no-m5", action="store_true", help="skip ../shared/data/m5_store_dept")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md and results/ alone")
+    return parser

@@ -23,7 +23,6 @@ Measured, each analysis in a fresh process (its time and peak memory):
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -34,9 +33,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, SHARED_DATA, machine, machine_line, publish, run_child  # noqa: I001
+from harness import M5_PATH, demo_m5_parser, ROOT, SHARED_DATA, machine, machine_line, publish, run_child  # noqa: I001
 
-M5_PATH = SHARED_DATA / "m5_store_dept" / "m5_store_dept_daily.csv.gz"
 FAKE_SHIFT_DAYS = 15
 TARGETS = {"mdape": 0.15, "coverage": (0.85, 0.99), "placebo_fpr": 0.10, "category_error": 0.10}
 
@@ -280,10 +278,7 @@ def markdown(demo: dict | None, m5: dict | None, m: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-demo", action="store_true")
-    parser.add_argument("--no-m5", action="store_true")
-    parser.add_argument("--no-write", action="store_true")
+    parser = demo_m5_parser(__doc__)
     args = parser.parse_args(argv)
     summary: dict = {"date": dt.date.today().isoformat(), "machine": machine()}
     demo = m5 = None

@@ -26,7 +26,6 @@ calibration over the protection period, before case packs, MOQs and lost sales a
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 import tempfile
@@ -36,9 +35,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import SHARED_DATA, machine, machine_line, publish, run_child
+from harness import M5_PATH, demo_m5_parser, SHARED_DATA, machine, machine_line, publish, run_child
 
-M5_PATH = SHARED_DATA / "m5_store_dept" / "m5_store_dept_daily.csv.gz"
 LEVELS = (0.80, 0.85, 0.90, 0.95, 0.98, 0.99, 0.995, 0.999)
 CHECKED = (0.90, 0.95, 0.98)
 TOLERANCE = 0.03
@@ -219,10 +217,7 @@ def markdown(demo: dict | None, m5: dict | None, m: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-demo", action="store_true")
-    parser.add_argument("--no-m5", action="store_true")
-    parser.add_argument("--no-write", action="store_true")
+    parser = demo_m5_parser(__doc__)
     parser.add_argument("--models", default=",".join(MODELS))
     args = parser.parse_args(argv)
     summary: dict = {"date": dt.date.today().isoformat(), "machine": machine(), "levels": LEVELS}
