@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import M5_PATH, demo_m5_parser, ROOT, SHARED_DATA, machine, machine_line, publish, run_child  # noqa: I001
+from harness import M5_PATH, demo_m5_parser, ROOT, machine, machine_line, publish, run_child  # noqa: I001
 
 FAKE_SHIFT_DAYS = 15
 TARGETS = {"mdape": 0.15, "coverage": (0.85, 0.99), "placebo_fpr": 0.10, "category_error": 0.10}

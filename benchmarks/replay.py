@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import M5_PATH, demo_m5_parser, SHARED_DATA, machine, machine_line, publish, run_child
+from harness import M5_PATH, demo_m5_parser, machine, machine_line, publish, run_child
 
 LEVELS = (0.80, 0.85, 0.90, 0.95, 0.98, 0.99, 0.995, 0.999)
 CHECKED = (0.90, 0.95, 0.98)
