@@ -513,7 +513,7 @@ def _parameters(parameters: pd.DataFrame | None, ids: np.ndarray, config: Replay
         given = table.reindex(index)
         missing = int(given.isna().all(axis=1).sum()) if len(given.columns) else len(ids)
         if missing:
-            notes.append(f"{missing:,} series had no row in the parameters: they use the defaults (lead time "
+            notes.append(f"{missing:,} series had no row in the parameters, or only blank cells: they use the defaults (lead time "
                          f"{config.default_lead_time_days:g} days, sd {config.default_lead_time_sd_days:g}, review "
                          f"every {config.default_review_period_days:g} days, case pack "
                          f"{config.default_case_pack:g}, MOQ {config.default_moq:g}, unit cost "
